@@ -1,0 +1,1 @@
+"""wamp_conformance: checks any WAMP router over the wire against the spec."""

@@ -1,0 +1,283 @@
+"""Serializers: JSON, MessagePack and CBOR, plain and batched.
+
+BP/building_blocks.md ("Serializers") and AP/ap_transport_batched_websocket.md.
+
+* JSON carries binary values as a string ``"\\0" + base64(bytes)``
+  (AP/ap_serialization_binary_json.md), anywhere in a message, in both
+  directions.
+* MessagePack uses spec v5 and keeps ``str`` and ``bytes`` apart.
+* Decoded map keys must be strings (or bytes): other key types are refused,
+  which also closes the hash-collision attack on integer keys. CBOR value
+  sharing (tags 28/29), which can build cycles, is refused too.
+* Batched framing: JSON messages each end with ``0x1E``; MessagePack and CBOR
+  messages each start with a 4-byte big-endian length. The spec describes no
+  CBOR framing; the length prefix is the one Autobahn and Crossbar use.
+
+``encode`` caches its result on the message per codec, so a router that sends
+one EVENT to many subscribers encodes it once per serializer.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+import cbor2
+import msgpack
+
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._messages import Message, parse_message
+
+__all__ = [
+    "SERIALIZERS",
+    "SerializationError",
+    "Serializer",
+    "get_serializer",
+    "serializer_for_rawsocket",
+]
+
+
+class SerializationError(LocalProtocolError):
+    """A message could not be encoded (e.g. a payload value the format lacks)."""
+
+
+# -- JSON --------------------------------------------------------------------
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\0" + base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} cannot be serialized to JSON")
+
+
+_json_encoder = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default
+)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unbinary(value: Any) -> Any:
+    """Replace every ``"\\0"+base64`` string inside ``value`` by its bytes."""
+    if isinstance(value, str):
+        if value.startswith("\0"):
+            return base64.b64decode(value[1:], validate=True)
+        return value
+    if isinstance(value, list):
+        return [_unbinary(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _unbinary(item) for key, item in value.items()}
+    return value
+
+
+def _json_dumps(obj: Any) -> bytes:
+    return _json_encoder.encode(obj).encode("utf-8")
+
+
+def _json_loads(data: bytes) -> Any:
+    text = data.decode("utf-8")
+    obj = json.loads(text, parse_constant=_reject_constant)
+    # A NUL can only appear in a JSON string as the escape \u0000, so the
+    # (costly) walk is needed only when the text holds one.
+    if "\\u0000" in text:
+        obj = _unbinary(obj)
+    return obj
+
+
+# -- MessagePack ---------------------------------------------------------------
+
+
+def _msgpack_dumps(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _msgpack_loads(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=True)
+
+
+# -- CBOR ----------------------------------------------------------------------
+
+
+def _no_shared_references(decoder: object, immutable: bool = False) -> Any:
+    # Tags 28/29 (value sharing) can build cyclic structures; a WAMP peer has
+    # no use for them and a cycle would hang whoever walks the payload.
+    raise ValueError("CBOR shared references (tags 28/29) are not accepted")
+
+
+_CBOR_DECODERS: dict[int, Any] = {28: _no_shared_references, 29: _no_shared_references}
+
+
+def _cbor_dumps(obj: Any) -> bytes:
+    return cbor2.dumps(obj)
+
+
+def _cbor_loads(data: bytes) -> Any:
+    stream = io.BytesIO(data)
+    decoder = cbor2.CBORDecoder(
+        stream,
+        semantic_decoders=_CBOR_DECODERS,
+        allow_duplicate_keys=False,
+        strict_hashable_types=True,
+    )
+    obj = decoder.decode()
+    if stream.tell() != len(data):
+        raise ValueError("trailing bytes after the CBOR item")
+    return obj
+
+
+# -- the Serializer class -------------------------------------------------------
+
+_LENGTH = struct.Struct(">I")
+
+
+class Serializer:
+    """One WAMP serialization, plain or batched.
+
+    ``codec`` is ``"json"``, ``"msgpack"`` or ``"cbor"``; ``subprotocol`` the
+    WebSocket subprotocol name; ``rawsocket_id`` the RawSocket serializer number;
+    ``binary`` tells whether WebSocket messages are binary (JSON's are text).
+    """
+
+    __slots__ = ("_dumps", "_loads", "batched", "binary", "codec", "rawsocket_id", "subprotocol")
+
+    codec: str
+    batched: bool
+    binary: bool
+    rawsocket_id: int
+    subprotocol: str
+
+    def __init__(self, codec: str, *, batched: bool = False) -> None:
+        dumps, loads, rawsocket_id = _CODECS[codec]
+        self.codec = codec
+        self.batched = batched
+        self.binary = codec != "json"
+        self.rawsocket_id = rawsocket_id
+        self.subprotocol = f"wamp.2.{codec}" + (".batched" if batched else "")
+        self._dumps = dumps
+        self._loads = loads
+
+    def __repr__(self) -> str:
+        return f"Serializer({self.subprotocol!r})"
+
+    def dumps(self, obj: Any) -> bytes:
+        """Encode any value with this codec (no batch framing, no cache)."""
+        try:
+            return self._dumps(obj)
+        except (TypeError, ValueError, OverflowError, UnicodeError, RecursionError) as exc:
+            raise SerializationError(f"cannot encode with {self.codec}: {exc}") from None
+
+    def loads(self, data: bytes) -> Any:
+        """Decode one value with this codec; any failure is a ``RemoteProtocolError``."""
+        try:
+            return self._loads(data)
+        except RecursionError:
+            raise RemoteProtocolError(f"invalid {self.codec}: nested too deeply") from None
+        except Exception as exc:  # the codecs raise many exception types on bad input
+            detail = str(exc) or type(exc).__name__
+            if exc.__cause__ is not None:  # cbor2 wraps the real reason
+                detail = f"{detail}: {exc.__cause__}"
+            raise RemoteProtocolError(f"invalid {self.codec}: {detail}") from None
+
+    def encode(self, message: Message) -> bytes:
+        """Encode ``message`` as one transport message (a batch of one when batched).
+
+        The plain encoding is cached on the message, keyed by codec.
+        """
+        try:
+            cache: dict[str, bytes] = message._wire  # type: ignore[attr-defined]
+        except AttributeError:
+            cache = {}
+            object.__setattr__(message, "_wire", cache)
+        data = cache.get(self.codec)
+        if data is None:
+            data = cache[self.codec] = self.dumps(message.to_list())
+        if self.batched:
+            return self._frame(data)
+        return data
+
+    def encode_many(self, messages: Iterable[Message]) -> list[bytes]:
+        """Encode several messages as transport messages.
+
+        Batched serializers join them into one transport message; plain ones
+        give one transport message each. An empty input gives an empty list.
+        """
+        encoded = [self.encode(message) for message in messages]
+        if self.batched and len(encoded) > 1:
+            return [b"".join(encoded)]
+        return encoded
+
+    def _frame(self, data: bytes) -> bytes:
+        if self.codec == "json":
+            return data + b"\x1e"
+        return _LENGTH.pack(len(data)) + data
+
+    def decode(self, data: bytes) -> list[Message]:
+        """Decode one transport message into its WAMP messages.
+
+        Raises ``RemoteProtocolError`` for undecodable bytes, a malformed
+        message, or (batched) a broken frame or an empty batch.
+        """
+        if not self.batched:
+            return [parse_message(self.loads(data))]
+        return [parse_message(self.loads(chunk)) for chunk in self._split(data)]
+
+    def _split(self, data: bytes) -> list[bytes]:
+        if self.codec == "json":
+            chunks = data.split(b"\x1e")
+            if chunks[-1]:
+                raise RemoteProtocolError("batched JSON: the last message is not ended by 0x1E")
+            chunks.pop()
+        else:
+            chunks = []
+            view = memoryview(data)
+            pos = 0
+            while pos < len(data):
+                if pos + 4 > len(data):
+                    raise RemoteProtocolError(f"batched {self.codec}: truncated length prefix")
+                (length,) = _LENGTH.unpack_from(view, pos)
+                pos += 4
+                if pos + length > len(data):
+                    raise RemoteProtocolError(f"batched {self.codec}: truncated message")
+                chunks.append(bytes(view[pos : pos + length]))
+                pos += length
+        if not chunks:
+            # AP/ap_transport_batched_websocket.md: a batch of 0 messages fails the transport.
+            raise RemoteProtocolError("batched transport message holds no WAMP message")
+        return chunks
+
+
+_CODECS = {
+    "json": (_json_dumps, _json_loads, 1),
+    "msgpack": (_msgpack_dumps, _msgpack_loads, 2),
+    "cbor": (_cbor_dumps, _cbor_loads, 3),
+}
+
+SERIALIZERS: dict[str, Serializer] = {
+    s.subprotocol: s
+    for codec in _CODECS
+    for s in (Serializer(codec), Serializer(codec, batched=True))
+}
+"""Every serializer, keyed by its WebSocket subprotocol name."""
+
+_BY_RAWSOCKET_ID = {s.rawsocket_id: s for s in SERIALIZERS.values() if not s.batched}
+
+
+def get_serializer(name: str) -> Serializer:
+    """The serializer for a WebSocket subprotocol (``"wamp.2.json"``) or codec name
+    (``"json"``, ``"msgpack"``, ``"cbor"``). Raises ``LocalProtocolError`` if unknown.
+    """
+    serializer = SERIALIZERS.get(name) or SERIALIZERS.get(f"wamp.2.{name}")
+    if serializer is None:
+        raise LocalProtocolError(f"unknown serializer {name!r}")
+    return serializer
+
+
+def serializer_for_rawsocket(serializer_id: int) -> Serializer | None:
+    """The serializer for a RawSocket serializer id (1 JSON, 2 MessagePack, 3 CBOR), or None."""
+    return _BY_RAWSOCKET_ID.get(serializer_id)
