@@ -139,20 +139,31 @@ def _is_dict(value: object) -> bool:
     return isinstance(value, dict) and all(type(key) is str for key in value)
 
 
+def _show(value: object, width: int) -> str:
+    """``repr(value)`` cut to ``width`` characters, for any value a decoder can produce."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        # An int of more than 4300 digits (a CBOR bignum) has no decimal repr, and
+        # a deeply nested list exhausts the stack; neither may escape as such.
+        text = f"<{type(value).__name__}>"
+    return text[:width]
+
+
 def _check(kind: str, value: Any) -> str | None:
     """Return why ``value`` is not of ``kind``, or None when it is."""
     if kind == "id":
         if type(value) is int and 1 <= value <= MAX_ID:
             return None
-        return f"must be an ID in [1, 2^53], got {value!r:.60}"
+        return f"must be an ID in [1, 2^53], got {_show(value, 60)}"
     if kind == "id0":  # request ID, or 0 in the revocation form
         if type(value) is int and 0 <= value <= MAX_ID:
             return None
-        return f"must be an ID in [1, 2^53] (or 0 for a revocation), got {value!r:.60}"
+        return f"must be an ID in [1, 2^53] (or 0 for a revocation), got {_show(value, 60)}"
     if kind == "reqtype":
         if type(value) is int and value in ERROR_REQUEST_TYPES:
             return None
-        return f"must be one of {_REQUEST_TYPE_TEXT}, got {value!r:.60}"
+        return f"must be one of {_REQUEST_TYPE_TEXT}, got {_show(value, 60)}"
     if kind in ("uri", "str"):
         if type(value) is str:
             return None
@@ -643,5 +654,5 @@ def parse_message(raw: object) -> Message:
     code = raw[0]
     cls = _CLASSES.get(code) if type(code) is int else None
     if cls is None:
-        raise RemoteProtocolError(f"unknown message type {code!r:.40}")
+        raise RemoteProtocolError(f"unknown message type {_show(code, 40)}")
     return cls.from_list(raw)

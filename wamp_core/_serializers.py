@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import struct
 from collections.abc import Iterable
 from typing import Any
@@ -63,6 +64,15 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _parse_float(text: str) -> float:
+    # float("1e400") is inf: JSON has no infinities, and one accepted here could
+    # not be encoded again (allow_nan=False) when the message is forwarded.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {text:.40}")
+    return value
+
+
 def _unbinary(value: Any) -> Any:
     """Replace every ``"\\0"+base64`` string inside ``value`` by its bytes."""
     if isinstance(value, str):
@@ -82,7 +92,7 @@ def _json_dumps(obj: Any) -> bytes:
 
 def _json_loads(data: bytes) -> Any:
     text = data.decode("utf-8")
-    obj = json.loads(text, parse_constant=_reject_constant)
+    obj = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
     # A NUL can only appear in a JSON string as the escape \u0000, so the
     # (costly) walk is needed only when the text holds one.
     if "\\u0000" in text:
@@ -169,7 +179,14 @@ class Serializer:
         """Encode any value with this codec (no batch framing, no cache)."""
         try:
             return self._dumps(obj)
-        except (TypeError, ValueError, OverflowError, UnicodeError, RecursionError) as exc:
+        except (
+            TypeError,
+            ValueError,
+            OverflowError,
+            UnicodeError,
+            RecursionError,
+            cbor2.CBOREncodeError,  # in cbor2 6, neither a TypeError nor a ValueError
+        ) as exc:
             raise SerializationError(f"cannot encode with {self.codec}: {exc}") from None
 
     def loads(self, data: bytes) -> Any:

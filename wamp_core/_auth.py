@@ -1,0 +1,132 @@
+"""The router's authentication hook (AP/ap_authentication.md), sans-IO.
+
+The router asks an ``Authenticator`` what to do with a HELLO and with each
+AUTHENTICATE. The answer is one of three outcomes:
+
+* ``Accept`` -- send WELCOME with this identity;
+* ``AuthChallenge`` -- send CHALLENGE and wait for AUTHENTICATE (the object is
+  handed back to ``authenticate()``, so it may carry the method's state, such
+  as the nonce that was sent);
+* ``Deny`` -- send ABORT with this reason.
+
+``AnonymousAuthenticator`` admits everybody as role ``anonymous``. The
+authentication methods themselves (ticket, WAMP-CRA, cryptosign, SCRAM) plug in
+here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ._uri import ErrorURI
+
+__all__ = [
+    "Accept",
+    "AnonymousAuthenticator",
+    "AuthChallenge",
+    "AuthOutcome",
+    "Authenticator",
+    "Deny",
+    "HelloInfo",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class HelloInfo:
+    """What the authenticator learns from a HELLO.
+
+    ``session_id`` is the ID the session will get (some methods sign it);
+    ``transport`` is what the adapter reported about the connection (peer
+    address, TLS details, ...).
+    """
+
+    realm: str
+    details: dict[str, Any]
+    session_id: int
+    transport: dict[str, Any]
+
+    @property
+    def authmethods(self) -> list[str]:
+        """HELLO.Details.authmethods, or ``["anonymous"]`` when absent."""
+        methods = self.details.get("authmethods")
+        if isinstance(methods, list):
+            return [m for m in methods if isinstance(m, str)]
+        return ["anonymous"]
+
+    @property
+    def authid(self) -> str | None:
+        """HELLO.Details.authid, if the client gave one."""
+        authid = self.details.get("authid")
+        return authid if isinstance(authid, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """Admit the session with this identity."""
+
+    authid: str
+    authrole: str
+    authmethod: str = "anonymous"
+    authprovider: str = "static"
+    authextra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Refuse the session: ABORT with ``reason`` (and ``message`` in Details).
+
+    The message must not reveal which part of the credentials was wrong.
+    """
+
+    reason: str = ErrorURI.AUTHENTICATION_FAILED
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthChallenge:
+    """Send CHALLENGE ``[4, authmethod, extra]``; ``state`` stays with the router."""
+
+    authmethod: str
+    extra: dict[str, Any]
+    state: Any = None
+
+
+AuthOutcome = Accept | Deny | AuthChallenge
+
+
+class Authenticator(Protocol):
+    """Decides who may join. Implementations must not do I/O."""
+
+    def hello(self, info: HelloInfo) -> AuthOutcome:
+        """Answer a HELLO."""
+
+    def authenticate(
+        self, info: HelloInfo, challenge: AuthChallenge, signature: str, extra: dict[str, Any]
+    ) -> AuthOutcome:
+        """Answer an AUTHENTICATE sent in reply to ``challenge``."""
+
+
+class AnonymousAuthenticator:
+    """Admit every session that offers ``anonymous`` (or no method) as ``authrole``.
+
+    The authid is the one the client asked for, else one derived from the
+    session ID.
+    """
+
+    def __init__(self, authrole: str = "anonymous") -> None:
+        self.authrole = authrole
+
+    def hello(self, info: HelloInfo) -> AuthOutcome:
+        """Accept when ``anonymous`` is among the offered methods."""
+        if "anonymous" not in info.authmethods:
+            return Deny(
+                ErrorURI.NO_MATCHING_AUTH_METHOD, "this realm admits anonymous sessions only"
+            )
+        return Accept(info.authid or f"anonymous-{info.session_id}", self.authrole)
+
+    def authenticate(
+        self, info: HelloInfo, challenge: AuthChallenge, signature: str, extra: dict[str, Any]
+    ) -> AuthOutcome:
+        """Never reached: this authenticator sends no CHALLENGE."""
+        return Deny(message="no challenge was sent")

@@ -1,0 +1,570 @@
+"""The router as a sans-IO state machine: realms, sessions, broker and dealer.
+
+Usage by an adapter, one ``RouterSession`` per transport connection::
+
+    router = Router(realms=["realm1"])
+    session = router.attach(get_serializer("json"), transport={"peer": "..."})
+    router.receive_data(session, payload)      # may raise RemoteProtocolError
+    for delivery in router.data_to_send():     # to *any* session, not only this one
+        if delivery.data is None:              # close that transport (after
+            close(delivery.session)            # writing what came before)
+        else:
+            write(delivery.session, delivery.data)
+    router.detach(session)                     # when the transport is gone
+
+Each ``RouterSession`` goes through these states (BP/sessions.md)::
+
+    CLOSED --HELLO--> [CHALLENGING --AUTHENTICATE-->] ESTABLISHED
+    ESTABLISHED --GOODBYE (echoed) / ABORT--> CLOSED (a new HELLO may follow)
+    ESTABLISHED --router closes (kill, shutdown)--> SHUTTING_DOWN --GOODBYE--> CLOSED
+    any --protocol violation--> FAILED (ABORT sent, transport to be closed)
+
+``TRANSITIONS`` lists every (state, message type) pair the router accepts; any
+other is a protocol violation. One session's input never changes another
+session's state except through the protocol (events, invocations, results).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Collection, Iterable
+from typing import Any, NamedTuple, NoReturn
+
+from ._auth import Accept, AnonymousAuthenticator, AuthChallenge, Authenticator, Deny, HelloInfo
+from ._broker import Broker
+from ._dealer import Dealer, PendingCall
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._ids import MAX_ID, IdSource, SequentialIds, random_id
+from ._messages import (
+    Abort,
+    Authenticate,
+    Call,
+    Cancel,
+    Challenge,
+    Error,
+    Goodbye,
+    Hello,
+    Message,
+    MessageType,
+    Publish,
+    Register,
+    Subscribe,
+    Unregister,
+    Unsubscribe,
+    Welcome,
+    Yield,
+)
+from ._serializers import SerializationError, Serializer
+from ._uri import CloseReason, ErrorURI, is_valid_uri
+
+__all__ = [
+    "ROUTER_ROLES",
+    "TRANSITIONS",
+    "Delivery",
+    "Realm",
+    "Router",
+    "RouterSession",
+    "SessionState",
+]
+
+_VERSION = "0.1.0"
+
+ROUTER_ROLES: dict[str, dict[str, Any]] = {
+    "broker": {
+        "features": {
+            "pattern_based_subscription": True,
+            "publisher_exclusion": True,
+            "publisher_identification": True,
+            "subscriber_blackwhite_listing": True,
+        }
+    },
+    "dealer": {
+        "features": {
+            "call_canceling": True,
+            "caller_identification": True,
+            "pattern_based_registration": True,
+            "progressive_call_results": True,
+            "shared_registration": True,
+        }
+    },
+}
+"""Roles and features the router announces in WELCOME."""
+
+CLIENT_ROLE_NAMES = frozenset({"publisher", "subscriber", "caller", "callee"})
+
+
+class SessionState(enum.Enum):
+    """States of a session slot on the router side."""
+
+    CLOSED = "CLOSED"
+    CHALLENGING = "CHALLENGING"
+    ESTABLISHED = "ESTABLISHED"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
+    FAILED = "FAILED"
+    DETACHED = "DETACHED"
+
+
+_S = SessionState
+_T = MessageType
+
+TRANSITIONS: dict[tuple[SessionState, MessageType], str] = {
+    (_S.CLOSED, _T.HELLO): "_on_hello",
+    (_S.CHALLENGING, _T.AUTHENTICATE): "_on_authenticate",
+    (_S.CHALLENGING, _T.ABORT): "_on_abort",
+    (_S.ESTABLISHED, _T.GOODBYE): "_on_goodbye",
+    (_S.ESTABLISHED, _T.ABORT): "_on_abort",
+    (_S.ESTABLISHED, _T.ERROR): "_on_error",
+    (_S.ESTABLISHED, _T.PUBLISH): "_on_publish",
+    (_S.ESTABLISHED, _T.SUBSCRIBE): "_on_subscribe",
+    (_S.ESTABLISHED, _T.UNSUBSCRIBE): "_on_unsubscribe",
+    (_S.ESTABLISHED, _T.CALL): "_on_call",
+    (_S.ESTABLISHED, _T.CANCEL): "_on_cancel",
+    (_S.ESTABLISHED, _T.REGISTER): "_on_register",
+    (_S.ESTABLISHED, _T.UNREGISTER): "_on_unregister",
+    (_S.ESTABLISHED, _T.YIELD): "_on_yield",
+    # BP/sessions.md: once GOODBYE is sent, all but the GOODBYE reply is ignored.
+    **{(_S.SHUTTING_DOWN, t): "_ignore" for t in _T if t not in (_T.GOODBYE, _T.ABORT)},
+    (_S.SHUTTING_DOWN, _T.GOODBYE): "_on_goodbye_reply",
+    (_S.SHUTTING_DOWN, _T.ABORT): "_on_goodbye_reply",
+}
+"""(state, incoming message type) -> handler name. Absent pairs are violations."""
+
+# Requests whose IDs must be sequential (BP/building_blocks.md, "IDs").
+_SEQUENTIAL = frozenset(
+    {_T.SUBSCRIBE, _T.UNSUBSCRIBE, _T.PUBLISH, _T.REGISTER, _T.UNREGISTER, _T.CALL}
+)
+
+
+class Delivery(NamedTuple):
+    """Output of the router: ``data`` for ``session``'s transport, or None to
+    close that transport once everything queued before has been written."""
+
+    session: RouterSession
+    data: bytes | None
+
+
+class RouterSession:
+    """One transport connection on the router, and the WAMP session it carries.
+
+    The identity fields (``session_id``, ``realm``, ``authid``, ...) are set
+    while a session is established. Created by ``Router.attach()``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_auth",
+        "authextra",
+        "authid",
+        "authmethod",
+        "authprovider",
+        "authrole",
+        "calls",
+        "invocations",
+        "last_request",
+        "next_invocation",
+        "realm",
+        "registrations",
+        "roles",
+        "serializer",
+        "session_id",
+        "state",
+        "subscriptions",
+        "transport",
+    )
+
+    def __init__(self, serializer: Serializer, transport: dict[str, Any]) -> None:
+        self.serializer = serializer
+        self.transport = transport
+        self.state = SessionState.CLOSED
+        self._auth: tuple[HelloInfo, AuthChallenge] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.session_id = 0
+        self.realm: Realm | None = None
+        self.authid = ""
+        self.authrole = ""
+        self.authmethod = ""
+        self.authprovider = ""
+        self.authextra: dict[str, Any] = {}
+        self.roles: dict[str, Any] = {}
+        self.last_request = 0
+        self.next_invocation = SequentialIds()
+        self.subscriptions: set[int] = set()
+        self.registrations: set[int] = set()
+        self.calls: dict[int, PendingCall] = {}
+        self.invocations: dict[int, PendingCall] = {}
+
+    def __repr__(self) -> str:
+        return f"<RouterSession {self.state.name} id={self.session_id} realm={self.realm_name!r}>"
+
+    @property
+    def realm_name(self) -> str | None:
+        """Name of the realm the session joined, if any."""
+        return None if self.realm is None else self.realm.name
+
+    def has_feature(self, role: str, feature: str) -> bool:
+        """Tell whether the client announced ``roles.<role>.features.<feature>``."""
+        role_details = self.roles.get(role)
+        if not isinstance(role_details, dict):
+            return False
+        features = role_details.get("features")
+        return isinstance(features, dict) and features.get(feature) is True
+
+
+class Realm:
+    """A routing and administrative domain: its sessions, broker and dealer."""
+
+    def __init__(self, name: str, router: Router, rng: random.Random) -> None:
+        self.name = name
+        self.sessions: dict[int, RouterSession] = {}
+        self.broker = Broker(router)
+        self.dealer = Dealer(router, rng)
+
+
+class Router:
+    """A WAMP router (Basic Profile and the message-level Advanced features), sans-IO.
+
+    ``realms`` are created up front; with ``auto_create_realms`` a HELLO for an
+    unknown realm creates it, otherwise it is refused with ABORT
+    ``wamp.error.no_such_realm``. ``authenticator`` decides who may join
+    (default: anonymous sessions). ``id_source`` draws global IDs (sessions,
+    publications) and router IDs; ``rng`` serves the ``random`` invocation
+    policy. ``strict_request_ids`` enforces BP/building_blocks.md's sequential
+    request IDs (a violation ends the session); turn it off for old clients
+    that draw request IDs at random.
+    """
+
+    def __init__(
+        self,
+        realms: Iterable[str] = (),
+        *,
+        auto_create_realms: bool = False,
+        authenticator: Authenticator | None = None,
+        id_source: IdSource = random_id,
+        rng: random.Random | None = None,
+        strict_request_ids: bool = True,
+        agent: str = f"wamp-core-{_VERSION}",
+        roles: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.auto_create_realms = auto_create_realms
+        self.authenticator: Authenticator = authenticator or AnonymousAuthenticator()
+        self._new_id = id_source
+        self._rng = rng or random.Random()
+        self.strict_request_ids = strict_request_ids
+        self.agent = agent
+        self.roles = ROUTER_ROLES if roles is None else roles
+        self.realms: dict[str, Realm] = {}
+        self._sessions: dict[int, RouterSession] = {}  # established, by session ID
+        self._attached: dict[RouterSession, None] = {}
+        self._out: list[Delivery] = []
+        for name in realms:
+            self.add_realm(name)
+
+    # -- realms and sessions -----------------------------------------------------
+
+    def add_realm(self, name: str) -> Realm:
+        """Create realm ``name`` (or return the existing one)."""
+        if not is_valid_uri(name):
+            raise LocalProtocolError(f"invalid realm name {name!r}", ErrorURI.INVALID_URI)
+        realm = self.realms.get(name)
+        if realm is None:
+            realm = self.realms[name] = Realm(name, self, self._rng)
+        return realm
+
+    def attach(
+        self, serializer: Serializer, transport: dict[str, Any] | None = None
+    ) -> RouterSession:
+        """Register a new transport connection speaking ``serializer``."""
+        session = RouterSession(serializer, transport or {})
+        self._attached[session] = None
+        return session
+
+    def detach(self, session: RouterSession) -> None:
+        """The transport is gone: end its session and forget it. Idempotent."""
+        if session.state is SessionState.DETACHED:
+            return
+        self._leave(session)
+        session.state = SessionState.DETACHED
+        del self._attached[session]
+        # Output still queued for a transport that is gone goes nowhere.
+        self._out = [d for d in self._out if d.session is not session]
+
+    @property
+    def sessions(self) -> dict[int, RouterSession]:
+        """Established sessions of every realm, by session ID."""
+        return self._sessions
+
+    @property
+    def attached(self) -> Collection[RouterSession]:
+        """Every attached transport connection."""
+        return self._attached.keys()
+
+    def new_global_id(self) -> int:
+        """A fresh random global-scope ID (BP/building_blocks.md)."""
+        return self._new_id()
+
+    def new_router_id(self, taken: Collection[int]) -> int:
+        """A fresh router-scope ID not in ``taken``."""
+        while True:
+            new = self._new_id()
+            if new not in taken:
+                return new
+
+    # -- output ------------------------------------------------------------------
+
+    def data_to_send(self) -> list[Delivery]:
+        """Take everything queued for every transport, in order."""
+        out, self._out = self._out, []
+        return out
+
+    def _emit(self, session: RouterSession, message: Message) -> bool:
+        try:
+            data = session.serializer.encode(message)
+        except SerializationError:
+            return False
+        self._out.append(Delivery(session, data))
+        return True
+
+    def send(self, session: RouterSession, message: Message) -> bool:
+        """Queue ``message`` for an established session.
+
+        Returns False when it was not queued: the session is no longer
+        established, or the message cannot be encoded with its serializer.
+        """
+        if session.state is not SessionState.ESTABLISHED:
+            return False
+        return self._emit(session, message)
+
+    def send_error(
+        self,
+        session: RouterSession,
+        request_type: MessageType,
+        request: int,
+        error: str,
+        message: str | None = None,
+    ) -> None:
+        """Answer a request with ERROR ``error``; ``message`` goes in Args[0]."""
+        self.send(
+            session, Error(request_type, request, {}, error, None if message is None else [message])
+        )
+
+    # -- input -------------------------------------------------------------------
+
+    def receive_data(self, session: RouterSession, data: bytes) -> None:
+        """Process one transport message from ``session``.
+
+        Raises ``RemoteProtocolError`` after a protocol violation (ABORT and a
+        close are queued for that session; nothing else is affected), and
+        ``LocalProtocolError`` for a detached session. Input for a session that
+        already failed is ignored.
+        """
+        if session.state is SessionState.FAILED:
+            return
+        if session.state is SessionState.DETACHED:
+            raise LocalProtocolError("the session is detached")
+        try:
+            messages = session.serializer.decode(data)
+        except RemoteProtocolError as exc:
+            self.fail(session, exc.message)
+        for message in messages:
+            self.receive_message(session, message)
+
+    def receive_message(self, session: RouterSession, message: Message) -> None:
+        """Process one decoded message from ``session`` (see ``receive_data``)."""
+        if session.state is SessionState.FAILED:
+            return
+        if session.state is SessionState.DETACHED:
+            raise LocalProtocolError("the session is detached")
+        handler = TRANSITIONS.get((session.state, message.type))
+        if handler is None:
+            self.fail(session, f"{message.type.name} is not allowed in state {session.state.name}")
+        if message.type in _SEQUENTIAL:
+            self._check_request_id(session, message.request)  # type: ignore[attr-defined]
+        getattr(self, handler)(session, message)
+
+    def _check_request_id(self, session: RouterSession, request: int) -> None:
+        expected = 1 if session.last_request >= MAX_ID else session.last_request + 1
+        if request != expected and self.strict_request_ids:
+            self.fail(session, f"request ID {request} is not sequential (expected {expected})")
+        session.last_request = request
+
+    def fail(self, session: RouterSession, text: str) -> NoReturn:
+        """Handle a protocol violation by ``session`` (BP/building_blocks.md,
+        "Protocol Errors"): ABORT, drop its state, close its transport, raise."""
+        self._emit(session, Abort({"message": text}, ErrorURI.PROTOCOL_VIOLATION))
+        self._out.append(Delivery(session, None))
+        self._leave(session)
+        session.state = SessionState.FAILED
+        raise RemoteProtocolError(text)
+
+    def _leave(self, session: RouterSession) -> None:
+        """End the session's membership of its realm and clean every table."""
+        state = session.state
+        session.state = SessionState.CLOSED
+        session._auth = None
+        if state in (SessionState.ESTABLISHED, SessionState.SHUTTING_DOWN) and session.realm:
+            realm = session.realm
+            realm.broker.remove_session(session)
+            realm.dealer.remove_session(session)
+            del realm.sessions[session.session_id]
+            del self._sessions[session.session_id]
+        session._reset()
+
+    def _ignore(self, session: RouterSession, message: Message) -> None:
+        pass
+
+    # -- session establishment -----------------------------------------------------
+
+    def _on_hello(self, session: RouterSession, message: Hello) -> None:
+        roles = message.details.get("roles")
+        if (
+            not isinstance(roles, dict)
+            or not roles
+            or not all(
+                name in CLIENT_ROLE_NAMES and isinstance(v, dict) for name, v in roles.items()
+            )
+        ):
+            self.fail(session, "HELLO.Details.roles must map client roles to dicts")
+        if not is_valid_uri(message.realm):
+            self._refuse(session, ErrorURI.INVALID_URI, f"invalid realm URI {message.realm!r}")
+            return
+        if message.realm not in self.realms and not self.auto_create_realms:
+            self._refuse(session, ErrorURI.NO_SUCH_REALM, f"no realm {message.realm!r}")
+            return
+        session_id = self.new_router_id(self._sessions)
+        info = HelloInfo(message.realm, message.details, session_id, session.transport)
+        session.roles = roles
+        self._outcome(session, info, self.authenticator.hello(info))
+
+    def _on_authenticate(self, session: RouterSession, message: Authenticate) -> None:
+        assert session._auth is not None
+        info, challenge = session._auth
+        outcome = self.authenticator.authenticate(info, challenge, message.signature, message.extra)
+        self._outcome(session, info, outcome)
+
+    def _outcome(
+        self, session: RouterSession, info: HelloInfo, outcome: Accept | Deny | AuthChallenge
+    ) -> None:
+        if isinstance(outcome, AuthChallenge):
+            session.state = SessionState.CHALLENGING
+            session._auth = (info, outcome)
+            self._emit(session, Challenge(outcome.authmethod, outcome.extra))
+        elif isinstance(outcome, Deny):
+            self._refuse(session, outcome.reason, outcome.message)
+        else:
+            self._welcome(session, info, outcome)
+
+    def _refuse(self, session: RouterSession, reason: str, text: str | None) -> None:
+        self._emit(session, Abort({} if text is None else {"message": text}, reason))
+        self._leave(session)
+
+    def _welcome(self, session: RouterSession, info: HelloInfo, accept: Accept) -> None:
+        if info.session_id in self._sessions:  # taken while the challenge was out
+            info = HelloInfo(
+                info.realm, info.details, self.new_router_id(self._sessions), info.transport
+            )
+        roles = session.roles
+        session._reset()
+        session._auth = None
+        realm = self.add_realm(info.realm)
+        session.state = SessionState.ESTABLISHED
+        session.session_id = info.session_id
+        session.realm = realm
+        session.roles = roles
+        session.authid = accept.authid
+        session.authrole = accept.authrole
+        session.authmethod = accept.authmethod
+        session.authprovider = accept.authprovider
+        session.authextra = accept.authextra
+        realm.sessions[session.session_id] = session
+        self._sessions[session.session_id] = session
+        details: dict[str, Any] = {
+            "realm": realm.name,
+            "roles": self.roles,
+            "authid": accept.authid,
+            "authrole": accept.authrole,
+            "authmethod": accept.authmethod,
+            "authprovider": accept.authprovider,
+            "agent": self.agent,
+        }
+        if accept.authextra:
+            details["authextra"] = accept.authextra
+        self._emit(session, Welcome(session.session_id, details))
+
+    # -- closing ---------------------------------------------------------------------
+
+    def _on_goodbye(self, session: RouterSession, message: Goodbye) -> None:
+        self._leave(session)
+        # BP/sessions.md: GOODBYE MUST be echoed.
+        self._emit(session, Goodbye({}, CloseReason.GOODBYE_AND_OUT))
+
+    def _on_goodbye_reply(self, session: RouterSession, message: Goodbye) -> None:
+        session.state = SessionState.CLOSED
+
+    def _on_abort(self, session: RouterSession, message: Abort) -> None:
+        self._leave(session)  # ABORT is never answered
+
+    def close_session(
+        self,
+        session: RouterSession,
+        reason: str = CloseReason.KILLED,
+        message: str | None = None,
+    ) -> None:
+        """End an established session from the router side: GOODBYE ``reason``.
+
+        Its subscriptions and registrations go at once; the session then waits
+        in SHUTTING_DOWN for the client's GOODBYE. Other states are left alone.
+        """
+        if session.state is not SessionState.ESTABLISHED:
+            return
+        self._emit(session, Goodbye({} if message is None else {"message": message}, reason))
+        self._leave(session)
+        session.state = SessionState.SHUTTING_DOWN
+
+    def shutdown(
+        self, reason: str = CloseReason.SYSTEM_SHUTDOWN, message: str | None = None
+    ) -> None:
+        """Close every established session with GOODBYE ``reason``."""
+        for session in list(self._sessions.values()):
+            self.close_session(session, reason, message)
+
+    # -- requests ---------------------------------------------------------------------
+
+    @staticmethod
+    def _realm(session: RouterSession) -> Realm:
+        assert session.realm is not None
+        return session.realm
+
+    def _on_error(self, session: RouterSession, message: Error) -> None:
+        if message.request_type != _T.INVOCATION:
+            self.fail(
+                session,
+                f"a client may send ERROR only for INVOCATION, not type {message.request_type}",
+            )
+        self._realm(session).dealer.error(session, message)
+
+    def _on_publish(self, session: RouterSession, message: Publish) -> None:
+        self._realm(session).broker.publish(session, message)
+
+    def _on_subscribe(self, session: RouterSession, message: Subscribe) -> None:
+        self._realm(session).broker.subscribe(session, message)
+
+    def _on_unsubscribe(self, session: RouterSession, message: Unsubscribe) -> None:
+        self._realm(session).broker.unsubscribe(session, message)
+
+    def _on_call(self, session: RouterSession, message: Call) -> None:
+        self._realm(session).dealer.call(session, message)
+
+    def _on_cancel(self, session: RouterSession, message: Cancel) -> None:
+        self._realm(session).dealer.cancel(session, message)
+
+    def _on_register(self, session: RouterSession, message: Register) -> None:
+        self._realm(session).dealer.register(session, message)
+
+    def _on_unregister(self, session: RouterSession, message: Unregister) -> None:
+        self._realm(session).dealer.unregister(session, message)
+
+    def _on_yield(self, session: RouterSession, message: Yield) -> None:
+        self._realm(session).dealer.yield_(session, message)
