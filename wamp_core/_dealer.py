@@ -191,7 +191,9 @@ class Dealer:
             details["caller"] = session.session_id
             details["caller_authid"] = session.authid
             details["caller_authrole"] = session.authrole
-        invocation = callee.next_invocation()
+        # The INVOCATION ID is taken only once the INVOCATION is sent, so the
+        # callee's IDs stay sequential (BP/building_blocks.md, "IDs").
+        invocation = callee.next_invocation.peek()
         invocation_message = Invocation(
             invocation, registration.id, details, message.args, message.kwargs
         )
@@ -201,6 +203,7 @@ class Dealer:
                 "the call's arguments cannot be encoded for the callee's serializer",
             )  # fmt: skip
             return
+        callee.next_invocation()
         pending = PendingCall(session, message.request, callee, invocation, progress)
         session.calls[message.request] = pending
         callee.invocations[invocation] = pending
@@ -230,21 +233,30 @@ class Dealer:
         """Handle YIELD: RESULT to the caller (progressive ones at once)."""
         pending = self._take(session, message.request, "YIELD")
         if message.options.get("progress") is True:
-            if pending.progress and not pending.orphaned:
-                self._send_result(pending, {"progress": True}, message)
+            if (
+                pending.progress
+                and not pending.orphaned
+                and not self._send_result(pending, {"progress": True}, message)
+            ):
+                # The caller got ERROR instead, which ends the call for it: a
+                # later RESULT would be a protocol violation on its side.
+                self._give_up(pending)
             return
         self._finish(pending)
         if not pending.orphaned:
             self._send_result(pending, {}, message)
 
-    def _send_result(self, pending: PendingCall, details: dict[str, Any], message: Yield) -> None:
+    def _send_result(self, pending: PendingCall, details: dict[str, Any], message: Yield) -> bool:
+        """Send RESULT, or ERROR invalid_argument if it cannot be encoded (then False)."""
         router = self._router
         result = Result(pending.request, details, message.args, message.kwargs)
-        if not router.send(pending.caller, result):
-            router.send_error(
-                pending.caller, _T.CALL, pending.request, ErrorURI.INVALID_ARGUMENT,
-                "the result cannot be encoded for the caller's serializer",
-            )  # fmt: skip
+        if router.send(pending.caller, result):
+            return True
+        router.send_error(
+            pending.caller, _T.CALL, pending.request, ErrorURI.INVALID_ARGUMENT,
+            "the result cannot be encoded for the caller's serializer",
+        )  # fmt: skip
+        return False
 
     def error(self, session: RouterSession, message: Error) -> None:
         """Handle a callee's ERROR for an INVOCATION: relay it to the caller as CALL ERROR."""
@@ -297,6 +309,14 @@ class Dealer:
         pending.orphaned = True
         del pending.caller.calls[pending.request]
 
+    def _give_up(self, pending: PendingCall) -> None:
+        """The caller no longer waits: orphan the call and send the callee
+        INTERRUPT killnowait if it supports call canceling (and had none yet)."""
+        self._orphan(pending)
+        if _can_cancel(pending.callee) and not pending.interrupted:
+            pending.interrupted = True
+            self._router.send(pending.callee, Interrupt(pending.invocation, {"mode": "killnowait"}))
+
     def remove_session(self, session: RouterSession) -> None:
         """Clean up after a session that leaves (BP/remote_procedure_call.md).
 
@@ -316,10 +336,7 @@ class Dealer:
                     "the callee left before answering",
                 )  # fmt: skip
         for pending in list(session.calls.values()):
-            self._orphan(pending)
-            if _can_cancel(pending.callee) and not pending.interrupted:
-                pending.interrupted = True
-                router.send(pending.callee, Interrupt(pending.invocation, {"mode": "killnowait"}))
+            self._give_up(pending)
 
 
 def _can_cancel(session: RouterSession) -> bool:

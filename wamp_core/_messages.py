@@ -161,7 +161,8 @@ def _check(kind: str, value: Any) -> str | None:
             return None
         return f"must be an ID in [1, 2^53] (or 0 for a revocation), got {_show(value, 60)}"
     if kind == "reqtype":
-        if type(value) is int and value in ERROR_REQUEST_TYPES:
+        # A MessageType member (an IntEnum) is accepted, a bool is not.
+        if isinstance(value, int) and not isinstance(value, bool) and value in ERROR_REQUEST_TYPES:
             return None
         return f"must be one of {_REQUEST_TYPE_TEXT}, got {_show(value, 60)}"
     if kind in ("uri", "str"):

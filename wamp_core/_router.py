@@ -380,7 +380,9 @@ class Router:
         handler = TRANSITIONS.get((session.state, message.type))
         if handler is None:
             self.fail(session, f"{message.type.name} is not allowed in state {session.state.name}")
-        if message.type in _SEQUENTIAL:
+        # Only requests that are processed are checked: in SHUTTING_DOWN a request
+        # that crossed our GOODBYE is ignored (BP/sessions.md), whatever its ID.
+        if message.type in _SEQUENTIAL and session.state is SessionState.ESTABLISHED:
             self._check_request_id(session, message.request)  # type: ignore[attr-defined]
         getattr(self, handler)(session, message)
 

@@ -163,6 +163,8 @@ class Serializer:
     subprotocol: str
 
     def __init__(self, codec: str, *, batched: bool = False) -> None:
+        if codec not in _CODECS:
+            raise LocalProtocolError(f"unknown codec {codec!r} (json, msgpack or cbor)")
         dumps, loads, rawsocket_id = _CODECS[codec]
         self.codec = codec
         self.batched = batched

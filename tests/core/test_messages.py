@@ -29,8 +29,10 @@ from wamp_core import (
     Hello,
     Interrupt,
     Invocation,
+    LocalProtocolError,
     Message,
     MessageType,
+    ProtocolError,
     Publish,
     Published,
     Register,
@@ -566,6 +568,18 @@ def test_empty_list() -> None:
     assert parse_error([]).message == "a message must not be an empty list"
 
 
+def test_protocol_error_attributes() -> None:
+    error = parse_error([])
+    assert isinstance(error, ProtocolError)
+    assert not isinstance(error, LocalProtocolError)
+    assert repr(error) == (
+        "RemoteProtocolError('a message must not be an empty list', "
+        "reason='wamp.error.protocol_violation')"
+    )
+    other = LocalProtocolError("no", reason="wamp.error.invalid_uri")
+    assert (other.message, other.reason, str(other)) == ("no", "wamp.error.invalid_uri", "no")
+
+
 @pytest.mark.parametrize(
     ("code", "shown"),
     [
@@ -594,3 +608,10 @@ def test_empty_list() -> None:
 def test_unknown_type_code(code: object, shown: str) -> None:
     error = parse_error([code, 1, {}])
     assert error.message == f"unknown message type {shown}"
+
+
+def test_error_request_type_may_be_a_message_type_member() -> None:
+    from wamp_core import Error, MessageType, parse_message
+
+    message = Error(MessageType.CALL, 1, {}, "com.error")
+    assert parse_message(message.to_list()) == message
