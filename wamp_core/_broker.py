@@ -44,7 +44,7 @@ def _id_list(value: object) -> set[int | str] | None:
     """A black/white list option as a set (None when absent or not a list)."""
     if not isinstance(value, list):
         return None
-    return {item for item in value if isinstance(item, (int, str))}
+    return {item for item in value if type(item) in (int, str)}  # not bools
 
 
 class Broker:

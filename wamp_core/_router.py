@@ -259,6 +259,8 @@ class Router:
         self._sessions: dict[int, RouterSession] = {}  # established, by session ID
         self._attached: dict[RouterSession, None] = {}
         self._out: list[Delivery] = []
+        self.closing: str | None = None
+        """The reason given to ``shutdown()``, once it was called."""
         for name in realms:
             self.add_realm(name)
 
@@ -429,6 +431,9 @@ class Router:
             )
         ):
             self.fail(session, "HELLO.Details.roles must map client roles to dicts")
+        if self.closing is not None:
+            self._refuse(session, self.closing, "the router is shutting down")
+            return
         if not is_valid_uri(message.realm):
             self._refuse(session, ErrorURI.INVALID_URI, f"invalid realm URI {message.realm!r}")
             return
@@ -528,9 +533,14 @@ class Router:
     def shutdown(
         self, reason: str = CloseReason.SYSTEM_SHUTDOWN, message: str | None = None
     ) -> None:
-        """Close every established session with GOODBYE ``reason``."""
-        for session in list(self._sessions.values()):
-            self.close_session(session, reason, message)
+        """Close every established session with GOODBYE ``reason``; sessions still
+        authenticating get ABORT ``reason``, and so does every later HELLO."""
+        self.closing = reason
+        for session in list(self._attached):
+            if session.state is SessionState.CHALLENGING:
+                self._refuse(session, reason, message)
+            else:
+                self.close_session(session, reason, message)
 
     # -- requests ---------------------------------------------------------------------
 

@@ -733,6 +733,27 @@ def test_shutdown_says_goodbye_to_every_established_session() -> None:
     assert_clean(hub.router)
 
 
+def test_shutdown_aborts_sessions_still_authenticating_and_later_hellos() -> None:
+    hub = Hub(Router(["realm1"], authenticator=ScriptedAuth()))
+    challenging = hub.wire()
+    challenging.send(hello(authmethods=["ticket"]))
+    challenging.take()
+    hub.router.shutdown()
+    assert hub.router.closing == CloseReason.SYSTEM_SHUTDOWN
+    (abort,) = challenging.take()
+    assert isinstance(abort, Abort)
+    assert abort.reason == CloseReason.SYSTEM_SHUTDOWN
+    assert challenging.slot.state is SessionState.CLOSED
+    late = hub.wire()
+    late.send(hello())
+    (abort,) = late.take()
+    assert isinstance(abort, Abort)
+    assert abort.reason == CloseReason.SYSTEM_SHUTDOWN
+    assert abort.details == {"message": "the router is shutting down"}
+    assert late.slot.state is SessionState.CLOSED
+    assert_clean(hub.router)
+
+
 # -- detach -------------------------------------------------------------------------------
 
 
