@@ -268,10 +268,18 @@ class Dealer:
         error = Error(
             _T.CALL, pending.request, message.details, message.error, message.args, message.kwargs
         )
-        if not router.send(pending.caller, error):
+        if router.send(pending.caller, error):
+            return
+        # The payload does not fit the caller's serializer: keep the URI, drop
+        # the payload; if even the URI does not fit, say so with a URI of ours.
+        text = "the error's arguments cannot be encoded for the caller's serializer"
+        if not router.send(
+            pending.caller, Error(_T.CALL, pending.request, {}, message.error, [text])
+        ):
             router.send_error(
-                pending.caller, _T.CALL, pending.request, message.error,
-                "the error's arguments cannot be encoded for the caller's serializer",
+                pending.caller, _T.CALL, pending.request, ErrorURI.INVALID_ARGUMENT,
+                f"the callee's error {message.error!r:.200} cannot be encoded"
+                " for the caller's serializer",
             )  # fmt: skip
 
     def _finish(self, pending: PendingCall) -> None:

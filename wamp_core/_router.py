@@ -457,7 +457,10 @@ class Router:
         if isinstance(outcome, AuthChallenge):
             session.state = SessionState.CHALLENGING
             session._auth = (info, outcome)
-            self._emit(session, Challenge(outcome.authmethod, outcome.extra))
+            if not self._emit(session, Challenge(outcome.authmethod, outcome.extra)):
+                self._refuse(
+                    session, ErrorURI.AUTHENTICATION_FAILED, "the CHALLENGE cannot be encoded"
+                )
         elif isinstance(outcome, Deny):
             self._refuse(session, outcome.reason, outcome.message)
         else:
@@ -498,7 +501,8 @@ class Router:
         }
         if accept.authextra:
             details["authextra"] = accept.authextra
-        self._emit(session, Welcome(session.session_id, details))
+        if not self._emit(session, Welcome(session.session_id, details)):
+            self._refuse(session, ErrorURI.AUTHENTICATION_FAILED, "the WELCOME cannot be encoded")
 
     # -- closing ---------------------------------------------------------------------
 

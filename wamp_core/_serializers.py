@@ -97,7 +97,24 @@ def _json_loads(data: bytes) -> Any:
     # (costly) walk is needed only when the text holds one.
     if "\\u0000" in text:
         obj = _unbinary(obj)
+    # Likewise a lone surrogate (which no codec can encode again, so the message
+    # could never be forwarded) can only come from a \uD800-\uDFFF escape.
+    if "\\ud" in text or "\\uD" in text:
+        _check_encodable(obj)
     return obj
+
+
+def _check_encodable(value: Any) -> None:
+    """Raise ValueError when a string inside ``value`` is not valid Unicode text."""
+    if isinstance(value, str):
+        value.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate
+    elif isinstance(value, list):
+        for item in value:
+            _check_encodable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_encodable(key)
+            _check_encodable(item)
 
 
 # -- MessagePack ---------------------------------------------------------------

@@ -1014,3 +1014,20 @@ def test_progressive_result_the_caller_cannot_decode_ends_the_call(
     assert callee.take() == []
     assert caller.slot.calls == {}
     assert callee.slot.invocations == {}
+
+
+def test_error_uri_the_caller_cannot_encode() -> None:
+    # No decoder lets such a URI in; an embedder feeding messages directly could.
+    hub = Hub()
+    callee = hub.joined_wire("json")
+    wire_register(callee, "com.proc")
+    caller = hub.joined_wire("json")
+    caller.send(Call(1, {}, "com.proc"))
+    invocation = callee.one(Invocation)
+    callee.send(Error(MessageType.INVOCATION, invocation.request, {}, "app.\ud800", [1]))
+    (error,) = caller.take()
+    assert isinstance(error, Error)
+    assert error.error == "wamp.error.invalid_argument"
+    assert error.args is not None
+    assert "'app.\\ud800'" in error.args[0]
+    assert caller.slot.calls == {}

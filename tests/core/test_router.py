@@ -1042,3 +1042,33 @@ def test_a_violation_leaves_other_sessions_intact() -> None:
         hub.drop(peer)
     assert_clean(hub.router)
     assert list(hub.router.attached) == []
+
+
+class UnencodableAuth:
+    """Answers with an ``extra`` no serializer can encode."""
+
+    def __init__(self, challenge: bool) -> None:
+        self.challenge = challenge
+
+    def hello(self, info: HelloInfo) -> AuthOutcome:
+        if self.challenge:
+            return AuthChallenge("ticket", {"bad": object()})
+        return Accept("joe", "user", authextra={"bad": object()})
+
+    def authenticate(
+        self, info: HelloInfo, challenge: AuthChallenge, signature: str, extra: dict[str, Any]
+    ) -> AuthOutcome:
+        raise AssertionError("not reached")
+
+
+@pytest.mark.parametrize("challenge", [True, False])
+def test_unencodable_challenge_or_welcome_is_refused(challenge: bool) -> None:
+    hub = Hub(Router(["realm1"], authenticator=UnencodableAuth(challenge)))
+    wire = hub.wire()
+    wire.send(hello())
+    (abort,) = wire.take()
+    assert isinstance(abort, Abort)
+    assert abort.reason == "wamp.error.authentication_failed"
+    assert "cannot be encoded" in abort.details["message"]
+    assert wire.slot.state is SessionState.CLOSED
+    assert_clean(hub.router)

@@ -1075,3 +1075,24 @@ def test_unknown_codec_is_a_local_error() -> None:
 
     with pytest.raises(LocalProtocolError, match="unknown codec"):
         Serializer("xml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'[1, "\\ud800"]',
+        b'[1, {"k": ["\\uDFFF"]}]',
+        b'[1, {"\\ud800": 1}]',
+    ],
+)
+def test_json_lone_surrogates_are_refused(text: bytes) -> None:
+    from wamp_core import RemoteProtocolError, get_serializer
+
+    with pytest.raises(RemoteProtocolError, match="invalid json"):
+        get_serializer("json").loads(text)
+
+
+def test_json_surrogate_pairs_are_accepted() -> None:
+    from wamp_core import get_serializer
+
+    assert get_serializer("json").loads(b'["\\ud83d\\ude00", "\\u00e9"]') == ["\U0001f600", "é"]
