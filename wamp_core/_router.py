@@ -138,10 +138,16 @@ _SEQUENTIAL = frozenset(
 
 class Delivery(NamedTuple):
     """Output of the router: ``data`` for ``session``'s transport, or None to
-    close that transport once everything queued before has been written."""
+    close that transport once everything queued before has been written.
+
+    ``type`` is the type of the message ``data`` encodes (None for a close),
+    so that an adapter's slow-consumer policy can tell an EVENT, which may be
+    dropped, from a RESULT or INVOCATION, which must not be.
+    """
 
     session: RouterSession
     data: bytes | None
+    type: MessageType | None = None
 
 
 class RouterSession:
@@ -326,7 +332,7 @@ class Router:
             data = session.serializer.encode(message)
         except SerializationError:
             return False
-        self._out.append(Delivery(session, data))
+        self._out.append(Delivery(session, data, message.type))
         return True
 
     def send(self, session: RouterSession, message: Message) -> bool:

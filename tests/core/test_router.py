@@ -1072,3 +1072,22 @@ def test_unencodable_challenge_or_welcome_is_refused(challenge: bool) -> None:
     assert "cannot be encoded" in abort.details["message"]
     assert wire.slot.state is SessionState.CLOSED
     assert_clean(hub.router)
+
+
+def test_deliveries_carry_the_message_type() -> None:
+    hub = Hub()
+    subscriber = hub.joined_wire()
+    subscriber.send(Subscribe(subscriber.req(), {}, "com.topic"))
+    subscriber.take()
+    publisher = hub.joined_wire("msgpack")
+    publisher.feed(Publish(publisher.req(), {"acknowledge": True}, "com.topic", [1]))
+    deliveries = hub.router.data_to_send()
+    assert [(d.session, d.type) for d in deliveries] == [
+        (subscriber.slot, MessageType.EVENT),
+        (publisher.slot, MessageType.PUBLISHED),
+    ]
+    with pytest.raises(RemoteProtocolError):
+        publisher.feed(b"\xc1")
+    *_, abort, close = hub.router.data_to_send()
+    assert abort.type is MessageType.ABORT
+    assert (close.data, close.type) == (None, None)
