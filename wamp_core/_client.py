@@ -450,17 +450,18 @@ class ClientSession:
         if authextra is not None:
             hello["authextra"] = _check_dict(authextra, "authextra")
         hello.update(_check_dict(details, "details"))
+        message = self._encodable(Hello(realm, hello))
         self._reset_session()
         self.realm = realm
         self.state = ClientState.ESTABLISHING
-        self._out.append(Hello(realm, hello))
+        self._out.append(message)
 
     def authenticate(self, signature: str, extra: dict[str, Any] | None = None) -> None:
         """Answer a CHALLENGE with AUTHENTICATE."""
         self._require(ClientState.AUTHENTICATING, "authenticate")
         if not isinstance(signature, str):
             raise LocalProtocolError("signature must be a string")
-        message = Authenticate(signature, _check_dict(extra, "extra"))
+        message = self._encodable(Authenticate(signature, _check_dict(extra, "extra")))
         self.state = ClientState.ESTABLISHING
         self._out.append(message)
 
@@ -471,14 +472,18 @@ class ClientSession:
         if self.state not in (ClientState.ESTABLISHING, ClientState.AUTHENTICATING):
             raise LocalProtocolError(f"cannot abort in state {self.state.name}; use leave()")
         _check_uri(reason, "reason")
-        self._out.append(Abort({} if message is None else {"message": message}, reason))
+        self._out.append(
+            self._encodable(Abort({} if message is None else {"message": message}, reason))
+        )
         self._close()
 
     def leave(self, reason: str = CloseReason.CLOSE_REALM, message: str | None = None) -> None:
         """Send GOODBYE; the session closes when the router's GOODBYE arrives."""
         self._require(ClientState.ESTABLISHED, "leave")
         _check_uri(reason, "reason")
-        self._out.append(Goodbye({} if message is None else {"message": message}, reason))
+        self._out.append(
+            self._encodable(Goodbye({} if message is None else {"message": message}, reason))
+        )
         self.state = ClientState.SHUTTING_DOWN
 
     def call(
@@ -528,9 +533,9 @@ class ClientSession:
             opts = {**opts, "acknowledge": True}
         if opts.get("acknowledge") is True:
             return self._request(lambda r: Publish(r, opts, topic, *payload), 0)
-        request = self._next_request()
-        self._out.append(Publish(request, opts, topic, *payload))
-        return request
+        message = self._encodable(Publish(self._next_request.peek(), opts, topic, *payload))
+        self._out.append(message)
+        return self._next_request()
 
     def subscribe(self, topic: str, options: dict[str, Any] | None = None) -> int:
         """Send SUBSCRIBE; return its request id. ``options["match"]`` selects
@@ -577,9 +582,10 @@ class ClientSession:
         payload = _check_payload(args, kwargs)
         if progress:
             opts = {**opts, "progress": True}
+        message = self._encodable(Yield(request_id, opts, *payload))
         if opts.get("progress") is not True:
             self._invocations.discard(request_id)
-        self._out.append(Yield(request_id, opts, *payload))
+        self._out.append(message)
 
     def yield_error(
         self,
@@ -594,8 +600,9 @@ class ClientSession:
         _check_uri(error, "error")
         dets = _check_dict(details, "details")
         payload = _check_payload(args, kwargs)
+        message = self._encodable(Error(_T.INVOCATION, request_id, dets, error, *payload))
         self._invocations.discard(request_id)
-        self._out.append(Error(_T.INVOCATION, request_id, dets, error, *payload))
+        self._out.append(message)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -608,9 +615,16 @@ class ClientSession:
         if request_id not in self._invocations:
             raise LocalProtocolError(f"no pending invocation {request_id}")
 
+    def _encodable(self, message: Message) -> Message:
+        """Encode ``message`` now (the result is cached for ``data_to_send``), so
+        that a payload the serializer cannot carry raises ``SerializationError``
+        before any state changes."""
+        self.serializer.encode(message)
+        return message
+
     def _request(self, build: Callable[[int], Message], extra: int) -> int:
+        message = self._encodable(build(self._next_request.peek()))
         request = self._next_request()
-        message = build(request)
         self._requests[request] = (message.type, extra)
         self._out.append(message)
         return request

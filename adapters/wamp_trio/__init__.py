@@ -1,1 +1,92 @@
-"""wamp_trio: trio adapters binding wamp_core to WebSocket, RawSocket and HTTP long-poll."""
+"""wamp_trio: trio adapters binding wamp_core to WebSocket, RawSocket and HTTP long-poll.
+
+Client::
+
+    async with wamp_trio.connect("ws://127.0.0.1:8080/ws", realm="realm1") as session:
+        print(await session.call("com.example.add", 2, 3))
+
+Router: ``wampcore router`` (see docs/router.md), or ``RouterHost`` and
+``serve_router`` to embed one.
+"""
+
+from ._client import (
+    FATAL_ABORT_REASONS,
+    RUNTIME_ERROR,
+    ApplicationError,
+    CallResult,
+    CancelMode,
+    Event,
+    InvocationDetails,
+    JoinError,
+    ProgressiveCall,
+    ReconnectPolicy,
+    Registration,
+    Session,
+    SessionEnded,
+    Subscription,
+    TransportFactory,
+    TransportLost,
+    WampError,
+    connect,
+    open_session,
+)
+from ._config import ConfigError, RouterConfig, load_config, parse_config
+from ._connect import open_transport
+from ._host import Endpoint, HostedConnection, RouterHost, SlowConsumerPolicy, serve_router
+from ._listen import HttpEndpoint, serve_tcp, serve_unix
+from ._longpoll import LongPollServer, connect_longpoll
+from ._rawsocket import RawSocketTransport, accept_rawsocket, connect_rawsocket
+from ._transport import MessageTransport, TransportClosed, memory_transport_pair
+from ._websocket import (
+    WebSocketHandshakeError,
+    WebSocketTransport,
+    accept_websocket,
+    connect_websocket,
+)
+
+__all__ = [
+    "FATAL_ABORT_REASONS",
+    "RUNTIME_ERROR",
+    "ApplicationError",
+    "CallResult",
+    "CancelMode",
+    "ConfigError",
+    "Endpoint",
+    "Event",
+    "HostedConnection",
+    "HttpEndpoint",
+    "InvocationDetails",
+    "JoinError",
+    "LongPollServer",
+    "MessageTransport",
+    "ProgressiveCall",
+    "RawSocketTransport",
+    "ReconnectPolicy",
+    "Registration",
+    "RouterConfig",
+    "RouterHost",
+    "Session",
+    "SessionEnded",
+    "SlowConsumerPolicy",
+    "Subscription",
+    "TransportClosed",
+    "TransportFactory",
+    "TransportLost",
+    "WampError",
+    "WebSocketHandshakeError",
+    "WebSocketTransport",
+    "accept_rawsocket",
+    "accept_websocket",
+    "connect",
+    "connect_longpoll",
+    "connect_rawsocket",
+    "connect_websocket",
+    "load_config",
+    "memory_transport_pair",
+    "open_session",
+    "open_transport",
+    "parse_config",
+    "serve_router",
+    "serve_tcp",
+    "serve_unix",
+]

@@ -588,3 +588,43 @@ def test_undecodable_bytes_are_a_violation() -> None:
 def test_serializer_object_accepted() -> None:
     codec = get_serializer("cbor")
     assert ClientSession(codec).serializer is codec
+
+
+def test_unencodable_payload_raises_before_any_state_change() -> None:
+    from wamp_core import SerializationError
+
+    session = joined()
+    session.register("com.p")
+    session.receive_message(Registered(1, 20))
+    session.receive_message(Invocation(7, 20, {}))
+    sent(session)
+    bad = [object()]
+    verbs = [
+        lambda: session.call("com.a", bad),
+        lambda: session.publish("com.t", bad),
+        lambda: session.publish("com.t", bad, acknowledge=True),
+        lambda: session.subscribe("com.t", {"x": bad}),
+        lambda: session.yield_result(7, bad),
+        lambda: session.yield_error(7, "com.error", bad),
+        lambda: session.leave(message="\ud800"),
+    ]
+    for verb in verbs:
+        with pytest.raises(SerializationError):
+            verb()
+    assert sent(session) == []
+    assert session.state is ClientState.ESTABLISHED
+    assert session.pending_invocations == frozenset({7})
+    assert session.pending_requests == {}
+    assert session.call("com.a") == 2  # no request ID was used up
+    fresh = ClientSession()
+    with pytest.raises(SerializationError):
+        fresh.join("realm1", details={"x": bad})
+    assert fresh.state is ClientState.CLOSED
+    fresh.join("realm1")
+    fresh.receive_message(Challenge("ticket", {}))
+    with pytest.raises(SerializationError):
+        fresh.authenticate("sig", {"x": bad})
+    assert fresh.state is ClientState.AUTHENTICATING
+    with pytest.raises(SerializationError):
+        fresh.abort(message="\ud800")
+    assert fresh.state is ClientState.AUTHENTICATING

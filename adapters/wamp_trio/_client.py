@@ -1,0 +1,1658 @@
+"""A WAMP client session for trio, built on ``wamp_core.ClientSession``.
+
+``connect(url, realm)`` is an async context manager: it owns a nursery in
+which one connection at a time runs (with automatic reconnection when asked
+for), and yields a ``Session`` with the verbs ``call``, ``register``,
+``subscribe`` and ``publish``. ``open_session(transport, realm)`` does the same
+over a transport that is already connected.
+
+Each connection has exactly one reader task (transport -> core -> events) and
+one writer task (``core.data_to_send()`` -> transport). Verbs only enqueue into
+the core and wake the writer, so cleanup that must go out on the wire (CANCEL
+for an abandoned call, GOODBYE, ERROR for an interrupted invocation) is a
+synchronous enqueue that works inside a cancelled scope. The writer is shielded
+and stopped explicitly, with a bounded flush, when the connection ends.
+
+Incoming INVOCATIONs run one task each, inside the connection's nursery and in
+their own cancel scope, which an INTERRUPT cancels. EVENTs go into one bounded
+channel per subscription without ever blocking the reader: when the channel is
+full, the event is dropped and counted (``Subscription.dropped``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import random
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import trio
+
+import wamp_core
+from wamp_core import (
+    ChallengeReceived,
+    ClientState,
+    CloseReason,
+    ErrorReceived,
+    ErrorURI,
+    EventReceived,
+    InterruptReceived,
+    InvocationReceived,
+    PublishSucceeded,
+    RegisterSucceeded,
+    RegistrationRevoked,
+    ResultReceived,
+    Serializer,
+    SessionAborted,
+    SessionClosed,
+    SessionEvent,
+    SessionJoined,
+    SubscribeSucceeded,
+    SubscriptionRevoked,
+    UnregisterSucceeded,
+    UnsubscribeSucceeded,
+)
+
+from ._connect import open_transport
+from ._transport import MessageTransport, TransportClosed
+
+__all__ = [
+    "FATAL_ABORT_REASONS",
+    "RUNTIME_ERROR",
+    "ApplicationError",
+    "CallResult",
+    "CancelMode",
+    "Event",
+    "InvocationDetails",
+    "JoinError",
+    "ProgressiveCall",
+    "ReconnectPolicy",
+    "Registration",
+    "Session",
+    "SessionEnded",
+    "Subscription",
+    "TransportFactory",
+    "TransportLost",
+    "WampError",
+    "connect",
+    "open_session",
+]
+
+log = logging.getLogger("wamp_trio.client")
+
+RUNTIME_ERROR = "wamp.error.runtime_error"
+"""The error URI sent for a handler that raised something other than ApplicationError.
+
+Nothing about the exception (type, message, traceback) goes on the wire; it is
+logged on the callee's side (logger ``wamp_trio.client``).
+"""
+
+FATAL_ABORT_REASONS: frozenset[str] = frozenset(
+    {
+        ErrorURI.AUTHENTICATION_FAILED,
+        ErrorURI.AUTHENTICATION_DENIED,
+        ErrorURI.AUTHENTICATION_REQUIRED,
+        ErrorURI.NO_SUCH_PRINCIPAL,
+        ErrorURI.NO_MATCHING_AUTH_METHOD,
+        ErrorURI.NOT_AUTHORIZED,
+        ErrorURI.AUTHORIZATION_FAILED,
+        ErrorURI.AUTHORIZATION_DENIED,
+        ErrorURI.AUTHORIZATION_REQUIRED,
+        ErrorURI.NO_SUCH_REALM,
+        ErrorURI.NO_SUCH_ROLE,
+    }
+)
+"""ABORT reasons after which automatic reconnection gives up: trying again
+with the same credentials and realm would be refused again."""
+
+CancelMode = Literal["skip", "kill", "killnowait"]
+"""CANCEL modes (AP/ap_rpc_call_canceling.md)."""
+
+TransportFactory = Callable[[], AbstractAsyncContextManager[MessageTransport]]
+"""A zero-argument callable returning an async context manager that yields a
+connected transport; ``connect`` calls it once per connection attempt."""
+
+_TRANSPORT_ERRORS = (TransportClosed, OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+# -- exceptions ----------------------------------------------------------------------
+
+
+class WampError(Exception):
+    """Base class of the exceptions this module raises."""
+
+
+class ApplicationError(WampError):
+    """An ERROR from the peer, or one a handler raises to answer with an error.
+
+    ``error`` is the error URI; ``args`` and ``kwargs`` the error's payload
+    (``Args`` and ``KwArgs``); ``details`` is ``ERROR.Details`` for a received
+    error. Raised by ``call``, ``register``, ``subscribe``, ``unsubscribe``,
+    ``unregister`` and acknowledged ``publish``; raise it in a procedure
+    handler to answer the call with this error.
+    """
+
+    def __init__(self, error: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args)
+        self.error = error
+        self.kwargs: dict[str, Any] = kwargs
+        self.details: dict[str, Any] = {}
+
+    def __str__(self) -> str:
+        parts = [repr(a) for a in self.args]
+        parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.error}({', '.join(parts)})" if parts else self.error
+
+    def __repr__(self) -> str:
+        parts = [repr(self.error), *(repr(a) for a in self.args)]
+        parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+class JoinError(WampError):
+    """The router refused the session: ABORT in reply to HELLO or AUTHENTICATE.
+
+    ``reason`` is the ABORT reason URI (``wamp.error.no_such_realm``,
+    ``wamp.error.authentication_failed``, ...), ``message`` the router's text.
+    """
+
+    def __init__(
+        self, reason: str, message: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}" if self.message else self.reason
+
+
+class SessionEnded(WampError):
+    """The session ended (or was not there) while a request needed it.
+
+    ``reason`` is the router's GOODBYE or ABORT reason, or the reason we left
+    with; None when the transport went away (``TransportLost``).
+    """
+
+    def __init__(self, reason: str | None, message: str | None = None) -> None:
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        text = self.message or "the session ended"
+        return f"{self.reason}: {text}" if self.reason else text
+
+
+class TransportLost(SessionEnded):
+    """The transport closed or failed under the session."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(None, message or "the transport was lost")
+
+
+# -- values ----------------------------------------------------------------------------
+
+
+class CallResult:
+    """A result with several values or keyword values: ``CallResult(*args, **kwargs)``.
+
+    ``Session.call`` returns one when the result is not a single positional
+    value; a procedure handler returns one to answer with exactly these
+    ``Args`` and ``KwArgs``.
+    """
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args: tuple[Any, ...] = args
+        self.kwargs: dict[str, Any] = kwargs
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CallResult):
+            return NotImplemented
+        return self.args == other.args and self.kwargs == other.kwargs
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args]
+        parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"CallResult({', '.join(parts)})"
+
+
+def _unpack(args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> Any:
+    """RESULT payload -> return value: one positional value alone is returned as
+    is, nothing at all is None, anything else a CallResult."""
+    if not kwargs:
+        if not args:
+            return None
+        if len(args) == 1:
+            return args[0]
+    return CallResult(*(args or ()), **(kwargs or {}))
+
+
+def _pack(value: Any) -> tuple[list[Any] | None, dict[str, Any] | None]:
+    """A handler's return value -> YIELD payload (the inverse of ``_unpack``)."""
+    if value is None:
+        return None, None
+    if isinstance(value, CallResult):
+        return list(value.args), dict(value.kwargs)
+    return [value], None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event received on a subscription.
+
+    ``topic`` is the concrete topic (for a pattern subscription, the one the
+    event was published to); ``publisher`` is the publisher's session ID when
+    it was disclosed; ``details`` is the raw ``EVENT.Details``.
+    """
+
+    topic: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    publication_id: int = 0
+    publisher: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """When and how often ``connect`` reconnects after losing its session.
+
+    After the transport fails or the router ends the session (GOODBYE, ABORT,
+    protocol violation), the session reconnects, joins again, re-registers and
+    re-subscribes. The n-th consecutive attempt waits ``min(max_delay,
+    initial_delay * multiplier ** (n - 1))``, varied by +/- ``jitter`` (a
+    fraction). It gives up after ``max_attempts`` consecutive failed attempts
+    (None: never), and at once when the router refuses the session with an
+    ABORT reason in ``fatal_reasons`` (authentication and authorization
+    failures, unknown realm or role). ``retry_initial`` applies the policy to
+    the first connection too (otherwise ``connect`` raises at once).
+    """
+
+    max_attempts: int | None = None
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.1
+    retry_initial: bool = False
+    fatal_reasons: frozenset[str] = FATAL_ABORT_REASONS
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """The wait before attempt number ``attempt`` (1-based)."""
+        base = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
+        return max(0.0, base * (1.0 + rng.uniform(-self.jitter, self.jitter)))
+
+
+def _wants_details(fn: Callable[..., Any]) -> bool:
+    """Tell whether ``fn`` declares a keyword-only parameter named ``details``."""
+    try:
+        parameter = inspect.signature(fn).parameters.get("details")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+# -- how a connection ended ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """Why a connection ended; makes a fresh exception for every waiter."""
+
+    kind: Literal[
+        "left", "closed", "aborted", "refused", "lost", "unreachable", "violation", "error"
+    ]
+    reason: str | None = None
+    message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    cause: BaseException | None = None
+
+    def exception(self) -> BaseException:
+        if self.kind == "error":
+            assert self.cause is not None
+            return self.cause
+        exc: BaseException
+        if self.kind == "refused":
+            assert self.reason is not None
+            exc = JoinError(self.reason, self.message, self.details)
+        elif self.kind in ("lost", "unreachable"):
+            exc = TransportLost(self.message)
+        else:
+            exc = SessionEnded(self.reason, self.message)
+        if self.cause is not None:
+            exc.__cause__ = self.cause
+        return exc
+
+    def is_fatal(self, policy: ReconnectPolicy) -> bool:
+        if self.kind == "error":
+            return True
+        return self.kind in ("refused", "aborted") and self.reason in policy.fatal_reasons
+
+
+# -- requests -----------------------------------------------------------------------
+
+
+class _Request:
+    """A request waiting for its answer(s): a tiny single-consumer queue."""
+
+    __slots__ = ("abandoned", "changed", "error", "items", "target")
+
+    def __init__(self, target: Any = None) -> None:
+        self.items: deque[SessionEvent] = deque()
+        self.error: BaseException | None = None
+        self.changed = trio.Event()
+        self.abandoned = False
+        self.target = target
+
+    def push(self, event: SessionEvent) -> None:
+        self.items.append(event)
+        self.changed.set()
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            self.changed.set()
+
+    async def next(self) -> SessionEvent:
+        """The next answer; ERROR raises ApplicationError, a lost session its exception."""
+        while True:
+            if self.items:
+                event = self.items.popleft()
+                if isinstance(event, ErrorReceived):
+                    exc = ApplicationError(event.error, *(event.args or ()), **(event.kwargs or {}))
+                    exc.details = event.details
+                    raise exc
+                return event
+            if self.error is not None:
+                raise self.error
+            await self.changed.wait()
+            self.changed = trio.Event()
+
+
+class _Flush:
+    """Set once the writer has handed a batch to the transport (``ok``) or died."""
+
+    __slots__ = ("done", "ok")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.ok = False
+
+
+# -- registrations and subscriptions -------------------------------------------------
+
+
+class Registration:
+    """A procedure registered by ``Session.register``.
+
+    It survives reconnection (it is registered again on the new session, and
+    ``registration_id`` changes). ``active`` turns False after ``unregister()``,
+    a revocation by the router (``revoked`` holds the reason) or the end of the
+    session. ``async with registration:`` unregisters on exit.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        procedure: str,
+        handler: Callable[..., Any],
+        options: dict[str, Any],
+    ) -> None:
+        self.session = session
+        self.procedure = procedure
+        self.handler = handler
+        self.options = options
+        self.registration_id: int | None = None
+        self.active = True
+        self.revoked: str | None = None
+        self._details = _wants_details(handler)
+        self._conn: _Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"<Registration {self.procedure!r} id={self.registration_id} active={self.active}>"
+
+    async def unregister(self) -> None:
+        """Unregister (UNREGISTER, waiting for UNREGISTERED). Idempotent.
+
+        Invocations already running go on; ones arriving until the router
+        confirms are still served.
+        """
+        if not self.active:
+            return
+        self._deactivate()
+        conn = self._conn
+        if conn is None or not conn.ready or self.registration_id is None:
+            return
+        if conn.registrations.get(self.registration_id) is not self:
+            return
+        request = conn.core.unregister(self.registration_id)
+        await conn.wait_reply(request, _Request())
+
+    def _unregister_nowait(self) -> None:
+        if not self.active:
+            return
+        self._deactivate()
+        conn = self._conn
+        rid = self.registration_id
+        if (
+            conn is not None
+            and conn.ready
+            and rid is not None
+            and conn.registrations.get(rid) is self
+        ):
+            conn.core.unregister(rid)
+            conn.kick()
+
+    def _deactivate(self, revoked: str | None = None) -> None:
+        self.active = False
+        self.revoked = revoked
+        self.session._registrations.pop(self, None)
+
+    async def __aenter__(self) -> Registration:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._unregister_nowait()
+
+
+class Subscription:
+    """A subscription made by ``Session.subscribe``.
+
+    Without a handler, iterate it: ``async for event in subscription:`` gives
+    ``Event`` objects from a bounded channel (``queue_size``); iteration ends
+    after ``unsubscribe()``, a revocation or ``leave()``, and raises the
+    session's exception when the session was lost for good. With a handler,
+    the session calls it for each event, in order, from a task of its own.
+    Either way the reader never waits for you: an event that finds the
+    channel full is dropped and counted in ``dropped``.
+
+    It survives reconnection (``subscription_id`` changes). ``async with
+    subscription:`` unsubscribes on exit.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        topic: str,
+        options: dict[str, Any],
+        handler: Callable[..., Any] | None,
+        queue_size: float,
+    ) -> None:
+        self.session = session
+        self.topic = topic
+        self.options = options
+        self.handler = handler
+        self.subscription_id: int | None = None
+        self.active = True
+        self.revoked: str | None = None
+        self.dropped = 0
+        self._details = handler is not None and _wants_details(handler)
+        self._send, self._receive = trio.open_memory_channel[Event](queue_size)
+        self._end: _End | None = None
+        self._conn: _Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.topic!r} id={self.subscription_id} active={self.active}>"
+
+    async def unsubscribe(self) -> None:
+        """Unsubscribe (UNSUBSCRIBE, waiting for UNSUBSCRIBED). Idempotent.
+
+        Events already queued are still delivered; iteration then ends.
+        """
+        if not self.active:
+            return
+        request = self._detach()
+        if request is not None:
+            conn = self._conn
+            assert conn is not None
+            await conn.wait_reply(request, _Request())
+
+    def _detach(self) -> int | None:
+        """Stop locally; send UNSUBSCRIBE if no other local subscription shares the ID."""
+        self._close(None)
+        conn = self._conn
+        sid = self.subscription_id
+        if conn is None or not conn.ready or sid is None:
+            return None
+        subs = conn.subscriptions.get(sid)
+        if subs is None or self not in subs:
+            return None
+        subs.remove(self)
+        if subs:
+            return None
+        del conn.subscriptions[sid]
+        request = conn.core.unsubscribe(sid)
+        conn.kick()
+        return request
+
+    def _close(self, end: _End | None, revoked: str | None = None) -> None:
+        if self.active:
+            self.active = False
+            self.revoked = revoked
+            self._end = end
+            self.session._subscriptions.pop(self, None)
+            self._send.close()
+
+    def _deliver(self, event: EventReceived) -> None:
+        details = event.details
+        publisher = details.get("publisher")
+        item = Event(
+            event.topic or self.topic,
+            tuple(event.args or ()),
+            dict(event.kwargs or {}),
+            event.publication_id,
+            publisher if isinstance(publisher, int) else None,
+            details,
+        )
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("subscription %r: queue full, events are being dropped", self.topic)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+    def __aiter__(self) -> Subscription:
+        if self.handler is not None:
+            raise TypeError("this subscription delivers its events to its handler")
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            if self._end is not None:
+                raise self._end.exception() from None
+            raise StopAsyncIteration from None
+
+    async def _consume(self) -> None:
+        """Run the handler for each event, in order (a task in the session's nursery)."""
+        assert self.handler is not None
+        try:
+            async for event in self._receive:
+                if self._details:
+                    result = self.handler(*event.args, **event.kwargs, details=event)
+                else:
+                    result = self.handler(*event.args, **event.kwargs)
+                await _maybe_await(result)
+        except Exception as exc:
+            self.session._crash(exc)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.active:
+            self._detach()
+
+
+class InvocationDetails:
+    """What a procedure handler learns about the call when it declares a
+    keyword-only ``details`` parameter.
+
+    ``procedure`` is the URI called (the concrete one for a pattern
+    registration); ``caller``, ``caller_authid`` and ``caller_authrole``
+    identify the caller when it was disclosed; ``receive_progress`` tells
+    whether the caller accepts progressive results, sent with
+    ``await details.progress(...)``.
+    """
+
+    __slots__ = (
+        "_conn",
+        "caller",
+        "caller_authid",
+        "caller_authrole",
+        "details",
+        "procedure",
+        "receive_progress",
+        "registration",
+        "request_id",
+    )
+
+    def __init__(
+        self, conn: _Connection, registration: Registration, invocation: InvocationReceived
+    ) -> None:
+        details = invocation.details
+        self._conn = conn
+        self.registration = registration
+        self.request_id = invocation.request_id
+        self.details = details
+        self.procedure: str = invocation.procedure or registration.procedure
+        caller = details.get("caller")
+        self.caller: int | None = caller if isinstance(caller, int) else None
+        authid = details.get("caller_authid")
+        self.caller_authid: str | None = authid if isinstance(authid, str) else None
+        authrole = details.get("caller_authrole")
+        self.caller_authrole: str | None = authrole if isinstance(authrole, str) else None
+        self.receive_progress = details.get("receive_progress") is True
+
+    async def progress(self, *args: Any, **kwargs: Any) -> None:
+        """Send a progressive result (YIELD with ``progress``); returns once written.
+
+        Does nothing when the caller did not ask for progressive results.
+        """
+        conn = self._conn
+        if not self.receive_progress or not conn.can_answer(self.request_id):
+            return
+        conn.check_encodable(args, kwargs)
+        conn.core.yield_result(self.request_id, args, kwargs, progress=True)
+        await conn.flushed()
+
+
+# -- one connection -------------------------------------------------------------------
+
+
+class _Connection:
+    """One transport and the WAMP session it carries: a reader, a writer, invocations."""
+
+    def __init__(self, session: Session, transport: MessageTransport, *, close: bool) -> None:
+        self.session = session
+        self.transport = transport
+        self.core = wamp_core.ClientSession(transport.serializer, roles=session._roles)
+        self.requests: dict[int, _Request] = {}
+        self.registrations: dict[int, Registration] = {}
+        self.subscriptions: dict[int, list[Subscription]] = {}
+        self.invocations: dict[int, trio.CancelScope] = {}
+        self.joined: SessionJoined | None = None
+        self.ready = False
+        self.was_ready = False
+        self.end: _End | None = None
+        self.closed = trio.Event()
+        self._close_transport = close
+        self._joined = trio.Event()
+        self._kick = trio.Event()
+        self._flush = _Flush()
+        self._writer_stop = False
+        self._writer_done = trio.Event()
+        self._writer_scope = trio.CancelScope(shield=True)
+        self._tasks: trio.Nursery | None = None
+
+    # -- running --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Join, restore, serve until the connection ends; then flush and close."""
+        timeout = self.session._close_timeout
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer)
+                try:
+                    async with trio.open_nursery() as tasks:
+                        self._tasks = tasks
+                        tasks.start_soon(self._reader)
+                        await self._establish()
+                finally:
+                    self._finish(_End("lost", message="the connection was closed"))
+                    with trio.CancelScope(shield=True):
+                        with trio.move_on_after(timeout):
+                            self._writer_stop = True
+                            self.kick()
+                            await self._writer_done.wait()
+                        self._writer_scope.cancel()
+        finally:
+            if self._close_transport:
+                with trio.move_on_after(timeout, shield=True):
+                    with suppress(*_TRANSPORT_ERRORS):
+                        await self.transport.aclose()
+
+    async def _establish(self) -> None:
+        session = self.session
+        try:
+            self.core.join(
+                session.realm,
+                authmethods=session._authmethods,
+                authid=session._authid,
+                authextra=session._authextra,
+            )
+        except wamp_core.LocalProtocolError as exc:
+            self._finish(_End("error", cause=exc))
+            return
+        self.kick()
+        await self._joined.wait()
+        try:
+            if self.end is None:
+                await self._restore()
+        except SessionEnded:
+            pass  # the connection ended while restoring: self.end says why
+        if self.end is not None:
+            return
+        self.ready = self.was_ready = True
+        session._connection_ready(self)
+        if session._on_join is not None:
+            try:
+                await _maybe_await(session._on_join(session))
+            except Exception as exc:
+                self._finish(_End("error", cause=exc))
+
+    async def _restore(self) -> None:
+        """Register and subscribe again what the session held before a reconnect."""
+        session = self.session
+        pending: list[tuple[Registration | Subscription, _Request]] = []
+        for registration in list(session._registrations):
+            request = _Request(registration)
+            self.requests[self.core.register(registration.procedure, registration.options)] = (
+                request
+            )
+            pending.append((registration, request))
+        for subscription in list(session._subscriptions):
+            request = _Request(subscription)
+            self.requests[self.core.subscribe(subscription.topic, subscription.options)] = request
+            pending.append((subscription, request))
+        self.kick()
+        for target, request in pending:
+            try:
+                await request.next()
+            except ApplicationError as exc:
+                log.warning("could not restore %r after reconnecting: %s", target, exc)
+                if isinstance(target, Registration):
+                    target._deactivate()
+                else:
+                    target._close(_End("error", cause=exc))
+
+    def _finish(self, end: _End) -> None:
+        """Record why the connection ended (first call wins) and stop its tasks."""
+        if self.end is not None:
+            return
+        self.end = end
+        self.ready = False
+        for request in self.requests.values():
+            request.fail(end.exception())
+        self.requests.clear()
+        self.closed.set()
+        self._joined.set()
+        if self._tasks is not None:
+            self._tasks.cancel_scope.cancel()
+        self.session._notify()
+
+    # -- the writer -----------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Wake the writer: the core may have output."""
+        self._kick.set()
+
+    async def flushed(self) -> None:
+        """Wait until what is queued now has been handed to the transport."""
+        flush = self._flush
+        self.kick()
+        await flush.done.wait()
+        if not flush.ok:
+            raise self.end.exception() if self.end is not None else TransportLost()
+
+    async def _writer(self) -> None:
+        with self._writer_scope:
+            try:
+                while True:
+                    data = self.core.data_to_send()
+                    if data:
+                        flush, self._flush = self._flush, _Flush()
+                        for chunk in data:
+                            await self.transport.send(chunk)
+                        flush.ok = True
+                        flush.done.set()
+                        continue
+                    if self._writer_stop:
+                        return
+                    await self._kick.wait()
+                    self._kick = trio.Event()
+            except (*_TRANSPORT_ERRORS, ValueError, wamp_core.SerializationError) as exc:
+                # ValueError: a transport refusing a message larger than the peer's
+                # limit. Either way the session is broken: the core believes the
+                # message was sent.
+                self._finish(_End("lost", message=str(exc) or None, cause=exc))
+            finally:
+                self._flush.done.set()
+                self._writer_done.set()
+
+    # -- the reader -----------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        core = self.core
+        while True:
+            try:
+                data = await self.transport.receive()
+            except _TRANSPORT_ERRORS as exc:
+                self._finish(_End("lost", cause=exc))
+                return
+            try:
+                events = core.receive_data(data)
+            except wamp_core.RemoteProtocolError as exc:
+                self.kick()  # the core queued ABORT
+                log.warning("the router violated the protocol: %s", exc.message)
+                self._finish(_End("violation", ErrorURI.PROTOCOL_VIOLATION, exc.message, cause=exc))
+                return
+            for event in events:
+                await self._dispatch(event)
+            self.kick()
+            if self.end is not None:
+                return
+
+    async def _dispatch(self, event: SessionEvent) -> None:
+        if isinstance(event, ResultReceived):
+            self._reply(event.request_id, event, final=not event.progress)
+        elif isinstance(event, EventReceived):
+            for subscription in self.subscriptions.get(event.subscription_id, ()):
+                subscription._deliver(event)
+        elif isinstance(event, InvocationReceived):
+            self._on_invocation(event)
+        elif isinstance(event, InterruptReceived):
+            scope = self.invocations.get(event.request_id)
+            if scope is not None:
+                scope.cancel()
+        elif isinstance(
+            event,
+            (
+                ErrorReceived,
+                SubscribeSucceeded,
+                UnsubscribeSucceeded,
+                RegisterSucceeded,
+                UnregisterSucceeded,
+                PublishSucceeded,
+            ),
+        ):
+            self._reply(event.request_id, event, final=True)
+        elif isinstance(event, SubscriptionRevoked):
+            for subscription in self.subscriptions.pop(event.subscription_id, ()):
+                subscription._close(None, revoked=event.reason or "revoked")
+        elif isinstance(event, RegistrationRevoked):
+            registration = self.registrations.pop(event.registration_id, None)
+            if registration is not None:
+                registration._deactivate(revoked=event.reason or "revoked")
+        elif isinstance(event, SessionJoined):
+            self.joined = event
+            self._joined.set()
+        elif isinstance(event, ChallengeReceived):
+            await self._on_challenge(event)
+        elif isinstance(event, SessionAborted):
+            kind: Literal["aborted", "refused"] = "aborted" if self.joined else "refused"
+            self._finish(_End(kind, event.reason, event.message, event.details))
+        elif isinstance(event, SessionClosed):
+            message = event.details.get("message")
+            if event.initiated_by_router:
+                text = message if isinstance(message, str) else "the router closed the session"
+                self._finish(_End("closed", event.reason, text))
+            else:
+                self._finish(_End("left", event.reason, "the session was left"))
+
+    def _reply(self, request_id: int, event: SessionEvent, *, final: bool) -> None:
+        request = self.requests.get(request_id)
+        if request is None:
+            return  # e.g. the UNSUBSCRIBED for an abandoned SUBSCRIBE
+        if final:
+            del self.requests[request_id]
+        # Bind at once: an EVENT or INVOCATION may follow in the same batch,
+        # before the task waiting for this answer runs.
+        if isinstance(event, SubscribeSucceeded):
+            self._bind_subscription(request, event.subscription_id)
+        elif isinstance(event, RegisterSucceeded):
+            self._bind_registration(request, event.registration_id)
+        elif isinstance(event, UnregisterSucceeded):
+            self.registrations.pop(event.registration_id, None)
+        if not request.abandoned:
+            request.push(event)
+
+    def _bind_subscription(self, request: _Request, subscription_id: int) -> None:
+        subscription: Subscription = request.target
+        if request.abandoned or not subscription.active:
+            # Nobody wants it any more: undo, unless another local one shares it.
+            if subscription_id not in self.subscriptions:
+                self.core.unsubscribe(subscription_id)
+            return
+        subscription.subscription_id = subscription_id
+        subscription._conn = self
+        self.subscriptions.setdefault(subscription_id, []).append(subscription)
+        self.session._subscriptions[subscription] = None
+
+    def _bind_registration(self, request: _Request, registration_id: int) -> None:
+        registration: Registration = request.target
+        if request.abandoned or not registration.active:
+            self.core.unregister(registration_id)
+            return
+        registration.registration_id = registration_id
+        registration._conn = self
+        self.registrations[registration_id] = registration
+        self.session._registrations[registration] = None
+
+    async def wait_reply(self, request_id: int, request: _Request) -> SessionEvent:
+        """Register ``request`` under ``request_id``, kick the writer, wait for the answer."""
+        self.requests[request_id] = request
+        self.kick()
+        try:
+            return await request.next()
+        except BaseException:
+            request.abandoned = True
+            raise
+
+    # -- authentication -------------------------------------------------------------
+
+    async def _on_challenge(self, challenge: ChallengeReceived) -> None:
+        handler = self.session._on_challenge
+        if handler is None:
+            text = f"the router asked for {challenge.authmethod!r} but no on_challenge was given"
+            self.core.abort(ErrorURI.AUTHENTICATION_FAILED, text)
+            self._finish(_End("refused", ErrorURI.AUTHENTICATION_FAILED, text))
+            return
+        try:
+            answer = await _maybe_await(handler(challenge))
+            if isinstance(answer, tuple):
+                signature, extra = answer
+            else:
+                signature, extra = answer, None
+            self.core.authenticate(signature, extra)
+        except Exception as exc:
+            if self.core.state is ClientState.AUTHENTICATING:
+                self.core.abort(ErrorURI.AUTHENTICATION_FAILED, "the client gave up")
+            self._finish(_End("error", cause=exc))
+
+    # -- invocations ----------------------------------------------------------------
+
+    def can_answer(self, request_id: int) -> bool:
+        return (
+            self.end is None
+            and self.core.state is ClientState.ESTABLISHED
+            and request_id in self.invocations
+        )
+
+    def check_encodable(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> None:
+        """Raise SerializationError now for a payload the serializer cannot encode.
+
+        The core encodes only when the writer drains it, after the request has
+        changed its state; checking first keeps a bad payload a local error.
+        """
+        self.core.serializer.dumps([list(args or ()), dict(kwargs or {})])
+
+    def _on_invocation(self, invocation: InvocationReceived) -> None:
+        registration = self.registrations.get(invocation.registration_id)
+        if registration is None:  # pragma: no cover - the core refuses these itself
+            self.core.yield_error(invocation.request_id, ErrorURI.NO_SUCH_REGISTRATION)
+            return
+        scope = trio.CancelScope()
+        self.invocations[invocation.request_id] = scope
+        assert self._tasks is not None
+        self._tasks.start_soon(self._invoke, registration, invocation, scope)
+
+    async def _invoke(
+        self, registration: Registration, invocation: InvocationReceived, scope: trio.CancelScope
+    ) -> None:
+        request = invocation.request_id
+        kwargs = dict(invocation.kwargs or {})
+        if registration._details:
+            kwargs["details"] = InvocationDetails(self, registration, invocation)
+        error: tuple[str, Sequence[Any] | None, Mapping[str, Any] | None] | None = None
+        result: Any = None
+        try:
+            with scope:
+                result = await _maybe_await(
+                    registration.handler(*(invocation.args or ()), **kwargs)
+                )
+            if scope.cancelled_caught:
+                error = (ErrorURI.CANCELED, ["the call was canceled"], None)
+        except ApplicationError as exc:
+            error = (exc.error, exc.args, exc.kwargs)
+        except Exception:
+            log.exception("procedure %r raised", registration.procedure)
+            error = (RUNTIME_ERROR, None, None)
+        if not self.can_answer(request):
+            self.invocations.pop(request, None)
+            return
+        self.invocations.pop(request, None)
+        if error is None:
+            args, kw = _pack(result)
+            try:
+                self.check_encodable(args, kw)
+            except wamp_core.SerializationError:
+                log.exception(
+                    "procedure %r returned a value that cannot be sent", registration.procedure
+                )
+                error = (RUNTIME_ERROR, None, None)
+            else:
+                self.core.yield_result(request, args, kw)
+        if error is not None:
+            uri, args_, kwargs_ = error
+            try:
+                self.check_encodable(args_, kwargs_)
+                self.core.yield_error(request, uri, args_, dict(kwargs_ or {}))
+            except wamp_core.LocalProtocolError:  # a bad URI or payload in the error
+                log.warning(
+                    "procedure %r: cannot send error %r as it is", registration.procedure, uri
+                )
+                self.core.yield_error(request, RUNTIME_ERROR)
+        self.kick()
+
+    # -- calls ----------------------------------------------------------------------
+
+    def router_has(self, role: str, feature: str) -> bool:
+        roles = self.joined.router_roles if self.joined is not None else {}
+        role_details = roles.get(role)
+        if not isinstance(role_details, dict):
+            return False
+        features = role_details.get("features")
+        return isinstance(features, dict) and features.get(feature) is True
+
+    def abandon_call(self, request_id: int, request: _Request, mode: str | None) -> None:
+        """Forget a call nobody waits for any more; CANCEL it when still pending."""
+        request.abandoned = True
+        if (
+            self.end is None
+            and request_id in self.requests
+            and self.core.state is ClientState.ESTABLISHED
+            and self.router_has("dealer", "call_canceling")
+        ):
+            self.core.cancel(request_id, mode)
+            self.kick()
+
+
+# -- the session ----------------------------------------------------------------------
+
+
+class Session:
+    """A WAMP session (over successive connections when reconnecting).
+
+    Obtain one from ``connect()`` or ``open_session()``. ``session_id``,
+    ``authid``, ``authrole``, ``authmethod``, ``details`` (WELCOME.Details)
+    and ``router_roles`` describe the current (or last) joined session;
+    ``connected`` tells whether one is established right now.
+    """
+
+    def __init__(
+        self,
+        factory: TransportFactory,
+        realm: str,
+        *,
+        close_transport: bool,
+        authmethods: Sequence[str] | None,
+        authid: str | None,
+        authextra: dict[str, Any] | None,
+        on_challenge: Callable[[ChallengeReceived], Any] | None,
+        roles: dict[str, dict[str, Any]] | None,
+        reconnect: ReconnectPolicy | None,
+        cancel_mode: CancelMode | None,
+        close_timeout: float,
+        on_join: Callable[[Session], Any] | None,
+        on_leave: Callable[[Session, BaseException | None], Any] | None,
+    ) -> None:
+        self.realm = realm
+        self.session_id: int | None = None
+        self.authid: str | None = None
+        self.authrole: str | None = None
+        self.authmethod: str | None = None
+        self.details: dict[str, Any] = {}
+        self.router_roles: dict[str, Any] = {}
+        self._factory = factory
+        self._close_transport_flag = close_transport
+        self._authmethods = authmethods
+        self._authid = authid
+        self._authextra = authextra
+        self._on_challenge = on_challenge
+        self._roles = roles
+        self._reconnect = reconnect
+        self._cancel_mode = cancel_mode
+        self._close_timeout = close_timeout
+        self._on_join = on_join
+        self._on_leave = on_leave
+        self._rng = random.Random()
+        self._conn: _Connection | None = None
+        self._registrations: dict[Registration, None] = {}
+        self._subscriptions: dict[Subscription, None] = {}
+        self._changed = trio.Event()
+        self._closing = False
+        self._done = False
+        self._final: _End | None = None
+        self._crashed: BaseException | None = None
+        self._ever_ready = False
+        self._first_ready = trio.Event()
+        self._run_done = trio.Event()
+        self._attempt_scope: trio.CancelScope | None = None
+        self._body_scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session realm={self.realm!r} id={self.session_id} connected={self.connected}>"
+
+    @property
+    def connected(self) -> bool:
+        """True while a session is established and usable."""
+        conn = self._conn
+        return conn is not None and conn.ready
+
+    @property
+    def serializer(self) -> Serializer | None:
+        """The serializer of the current connection."""
+        conn = self._conn
+        return None if conn is None else conn.transport.serializer
+
+    # -- state ----------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _ended(self) -> BaseException:
+        if self._crashed is not None:
+            return SessionEnded(None, "the session failed")
+        if self._final is not None:
+            return self._final.exception()
+        return SessionEnded(CloseReason.CLOSE_REALM, "the session was left")
+
+    async def _connection(self) -> _Connection:
+        """The current established connection; waits while reconnecting."""
+        while True:
+            if self._closing or self._done:
+                raise self._ended()
+            conn = self._conn
+            if conn is not None and conn.ready:
+                return conn
+            await self._changed.wait()
+
+    def _connection_ready(self, conn: _Connection) -> None:
+        joined = conn.joined
+        assert joined is not None
+        self.session_id = joined.session_id
+        self.authid = joined.authid
+        self.authrole = joined.authrole
+        method = joined.details.get("authmethod")
+        self.authmethod = method if isinstance(method, str) else None
+        self.details = joined.details
+        self.router_roles = joined.router_roles
+        self._ever_ready = True
+        self._first_ready.set()
+        self._notify()
+
+    def _crash(self, exc: BaseException) -> None:
+        """An application callback raised: end the session, re-raise from ``async with``."""
+        if self._crashed is None:
+            self._crashed = exc
+        self._closing = True
+        self._first_ready.set()
+        if self._body_scope is not None:
+            self._body_scope.cancel()
+        self._notify()
+
+    async def _run(self) -> None:
+        """The session's connection loop (one task in the session's nursery)."""
+        try:
+            await self._run_connections()
+        except Exception as exc:
+            self._crash(exc)
+        finally:
+            self._done = True
+            for subscription in list(self._subscriptions):
+                subscription._close(self._final)
+            for registration in list(self._registrations):
+                registration._deactivate()
+            self._first_ready.set()
+            self._run_done.set()
+            self._notify()
+
+    async def _run_connections(self) -> None:
+        attempt = 0
+        while not self._closing:
+            conn: _Connection | None = None
+            end = _End("lost")
+            with trio.CancelScope() as self._attempt_scope:
+                try:
+                    async with self._factory() as transport:
+                        conn = _Connection(self, transport, close=self._close_transport_flag)
+                        self._conn = conn
+                        await conn.run()
+                except _TRANSPORT_ERRORS as exc:
+                    if conn is None:
+                        end = _End("unreachable", message=str(exc) or None, cause=exc)
+                    else:
+                        conn._finish(_End("lost", cause=exc))
+                finally:
+                    self._conn = None
+                    self._notify()
+            if conn is not None and conn.end is not None:
+                end = conn.end
+            if conn is not None and conn.was_ready:
+                attempt = 0
+                if self._on_leave is not None:
+                    await _maybe_await(
+                        self._on_leave(self, None if end.kind == "left" else end.exception())
+                    )
+            if self._closing:
+                return
+            policy = self._reconnect
+            if (
+                policy is None
+                or end.is_fatal(policy)
+                or not (self._ever_ready or policy.retry_initial)
+                or (policy.max_attempts is not None and attempt >= policy.max_attempts)
+            ):
+                self._final = end
+                self._closing = True
+                self._first_ready.set()
+                if self._body_scope is not None:
+                    self._body_scope.cancel()
+                return
+            attempt += 1
+            delay = policy.delay(attempt, self._rng)
+            log.info("session lost (%s); reconnecting in %.2fs", end.kind, delay)
+            with trio.CancelScope() as self._attempt_scope:
+                await trio.sleep(delay)
+
+    # -- verbs ----------------------------------------------------------------------
+
+    async def call(
+        self,
+        procedure: str,
+        *args: Any,
+        options: dict[str, Any] | None = None,
+        cancel_mode: CancelMode | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call ``procedure`` and return its result.
+
+        A result of exactly one positional value is returned as that value, an
+        empty result as None, anything else as ``CallResult(args, kwargs)``.
+        An ERROR raises ``ApplicationError``. ``options`` are raw CALL.Options
+        (``disclose_me``, ``timeout`` in ms for routers that support it, ...).
+        Cancelling the awaiting task sends CANCEL (``cancel_mode``, default the
+        session's) and forgets the call.
+        """
+        conn = await self._connection()
+        conn.check_encodable(args, kwargs)
+        request_id = conn.core.call(procedure, args, kwargs, options)
+        request = _Request()
+        conn.requests[request_id] = request
+        conn.kick()
+        try:
+            event = await request.next()
+            # Progressive results (asked for with raw options) are skipped here.
+            while isinstance(event, ResultReceived) and event.progress:
+                event = await request.next()
+        except BaseException:
+            conn.abandon_call(request_id, request, cancel_mode or self._cancel_mode)
+            raise
+        assert isinstance(event, ResultReceived)
+        return _unpack(event.args, event.kwargs)
+
+    def call_progressive(
+        self,
+        procedure: str,
+        *args: Any,
+        options: dict[str, Any] | None = None,
+        cancel_mode: CancelMode | None = None,
+        **kwargs: Any,
+    ) -> ProgressiveCall:
+        """Call ``procedure`` asking for progressive results.
+
+        Use as ``async with session.call_progressive(...) as results:`` and
+        ``async for result in results:``; each result is unpacked as by
+        ``call()``; the progressive ones come first, the final one last.
+        Leaving the ``async with`` before the final result cancels the call.
+        """
+        return ProgressiveCall(
+            self, procedure, args=args, kwargs=kwargs, options=options, cancel_mode=cancel_mode
+        )
+
+    async def register(
+        self,
+        procedure: str,
+        handler: Callable[..., Any],
+        *,
+        match: Literal["exact", "prefix", "wildcard"] | None = None,
+        invoke: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Registration:
+        """Register ``handler`` (sync or async) for ``procedure``.
+
+        Each invocation runs ``handler(*args, **kwargs)`` in a task of its
+        own; a keyword-only ``details`` parameter receives
+        ``InvocationDetails``. The return value is the result (None: an empty
+        result; a ``CallResult``: exactly its args and kwargs). Raising
+        ``ApplicationError`` answers with that error; any other exception
+        answers ``wamp.error.runtime_error`` with no payload (it is logged
+        here). An INTERRUPT cancels the task and answers
+        ``wamp.error.canceled``. ``match`` and ``invoke`` select pattern-based
+        and shared registrations; ``options`` adds raw REGISTER.Options.
+        """
+        opts = dict(options or {})
+        if match is not None:
+            opts["match"] = match
+        if invoke is not None:
+            opts["invoke"] = invoke
+        conn = await self._connection()
+        registration = Registration(self, procedure, handler, opts)
+        request_id = conn.core.register(procedure, opts)
+        await conn.wait_reply(request_id, _Request(registration))
+        return registration
+
+    async def subscribe(
+        self,
+        topic: str,
+        handler: Callable[..., Any] | None = None,
+        *,
+        match: Literal["exact", "prefix", "wildcard"] | None = None,
+        options: dict[str, Any] | None = None,
+        queue_size: float = 100,
+    ) -> Subscription:
+        """Subscribe to ``topic``.
+
+        With ``handler`` (sync or async), it is called as
+        ``handler(*args, **kwargs)`` for each event, in order, from a task of
+        the session (a keyword-only ``details`` parameter receives the
+        ``Event``); an exception from it ends the session and is raised from
+        ``async with connect(...)``. Without, iterate the returned
+        ``Subscription``. At most ``queue_size`` events wait; more are dropped
+        and counted.
+        """
+        if not queue_size >= 1:
+            raise ValueError(f"queue_size must be at least 1, not {queue_size!r}")
+        opts = dict(options or {})
+        if match is not None:
+            opts["match"] = match
+        conn = await self._connection()
+        subscription = Subscription(self, topic, opts, handler, queue_size)
+        request_id = conn.core.subscribe(topic, opts)
+        await conn.wait_reply(request_id, _Request(subscription))
+        if handler is not None:
+            assert self._nursery is not None
+            self._nursery.start_soon(subscription._consume)
+        return subscription
+
+    async def publish(
+        self,
+        topic: str,
+        *args: Any,
+        acknowledge: bool = False,
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> int | None:
+        """Publish an event to ``topic``.
+
+        Without ``acknowledge``, returns None once the PUBLISH has been handed
+        to the transport (so a fast publisher is paced by its connection).
+        With it, waits for the broker: returns the publication ID, or raises
+        ``ApplicationError`` (``wamp.error.not_authorized``, ...). ``options``
+        are raw PUBLISH.Options (``exclude_me``, ``eligible``, ...).
+        """
+        conn = await self._connection()
+        conn.check_encodable(args, kwargs)
+        request_id = conn.core.publish(topic, args, kwargs, options, acknowledge=acknowledge)
+        if not acknowledge:
+            await conn.flushed()
+            return None
+        event = await conn.wait_reply(request_id, _Request())
+        assert isinstance(event, PublishSucceeded)
+        return event.publication_id
+
+    async def leave(
+        self, reason: str = CloseReason.CLOSE_REALM, message: str | None = None
+    ) -> None:
+        """Leave the realm: GOODBYE, wait (at most ``close_timeout``) for the
+        router's GOODBYE, close the transport. Idempotent; no reconnection
+        follows. Subscription iterators end; later verbs raise SessionEnded."""
+        self._closing = True
+        self._notify()
+        conn = self._conn
+        if conn is not None and conn.end is None:
+            if conn.core.state is ClientState.ESTABLISHED:
+                conn.ready = False
+                conn.core.leave(reason, message)
+                conn.kick()
+                with trio.move_on_after(self._close_timeout):
+                    await conn.closed.wait()
+            elif conn.core.state in (ClientState.ESTABLISHING, ClientState.AUTHENTICATING):
+                conn.core.abort(reason, message)
+                conn.kick()
+            conn._finish(_End("left", reason, "the session was left"))
+        if self._attempt_scope is not None:
+            self._attempt_scope.cancel()
+        await self._run_done.wait()
+
+
+class ProgressiveCall:
+    """A call with progressive results: ``async with`` it, then ``async for`` it.
+
+    Leaving the ``async with`` before the final result (an exception, a
+    cancellation, a ``break``) cancels the call.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        procedure: str,
+        *,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: dict[str, Any] | None,
+        cancel_mode: CancelMode | None,
+    ) -> None:
+        self._session = session
+        self._call = (procedure, args, kwargs, options)
+        self._cancel_mode = cancel_mode or session._cancel_mode
+        self._conn: _Connection | None = None
+        self._request_id = 0
+        self._request = _Request()
+        self._done = False
+
+    async def __aenter__(self) -> ProgressiveCall:
+        procedure, args, kwargs, options = self._call
+        conn = await self._session._connection()
+        conn.check_encodable(args, kwargs)
+        options = {**(options or {}), "receive_progress": True}
+        self._request_id = conn.core.call(procedure, args, kwargs, options)
+        conn.requests[self._request_id] = self._request
+        conn.kick()
+        self._conn = conn
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not self._done and self._conn is not None:
+            self._done = True
+            self._conn.abandon_call(self._request_id, self._request, self._cancel_mode)
+
+    def __aiter__(self) -> ProgressiveCall:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._done or self._conn is None:
+            raise StopAsyncIteration
+        try:
+            event = await self._request.next()
+        except (ApplicationError, SessionEnded):
+            self._done = True
+            raise
+        assert isinstance(event, ResultReceived)
+        if not event.progress:
+            self._done = True
+        return _unpack(event.args, event.kwargs)
+
+
+# -- entry points ---------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _run_session(session: Session) -> AsyncIterator[Session]:
+    error: BaseException | None = None
+    body_scope: trio.CancelScope | None = None
+    async with trio.open_nursery() as nursery:
+        session._nursery = nursery
+        nursery.start_soon(session._run)
+        try:
+            await session._first_ready.wait()
+            if session._crashed is not None:
+                error = session._crashed
+            elif not session._ever_ready:
+                final = session._final
+                if final is not None and final.kind == "unreachable" and final.cause is not None:
+                    error = final.cause  # as trio.open_tcp_stream would raise it
+                else:
+                    error = session._ended()
+            else:
+                with trio.CancelScope() as body_scope:
+                    session._body_scope = body_scope
+                    try:
+                        yield session
+                    except Exception as exc:
+                        # Re-raised below, outside the nursery, so that it is not
+                        # wrapped in an ExceptionGroup.
+                        error = exc
+        finally:
+            session._body_scope = None
+            with trio.move_on_after(session._close_timeout * 3, shield=True):
+                await session.leave()
+            nursery.cancel_scope.cancel()
+    if error is not None:
+        try:
+            raise error
+        finally:
+            error = None
+    if session._crashed is not None:
+        raise session._crashed
+    if body_scope is not None and body_scope.cancelled_caught and session._final is not None:
+        raise session._final.exception()
+
+
+def _session(
+    factory: TransportFactory,
+    realm: str,
+    *,
+    close_transport: bool,
+    authmethods: Sequence[str] | None,
+    authid: str | None,
+    authextra: dict[str, Any] | None,
+    on_challenge: Callable[[ChallengeReceived], Any] | None,
+    roles: dict[str, dict[str, Any]] | None,
+    reconnect: bool | ReconnectPolicy,
+    cancel_mode: CancelMode | None,
+    close_timeout: float,
+    on_join: Callable[[Session], Any] | None,
+    on_leave: Callable[[Session, BaseException | None], Any] | None,
+) -> AbstractAsyncContextManager[Session]:
+    if not wamp_core.is_valid_uri(realm):
+        raise wamp_core.LocalProtocolError(f"invalid realm URI {realm!r}", ErrorURI.INVALID_URI)
+    policy = ReconnectPolicy() if reconnect is True else (reconnect or None)
+    session = Session(
+        factory,
+        realm,
+        close_transport=close_transport,
+        authmethods=authmethods,
+        authid=authid,
+        authextra=authextra,
+        on_challenge=on_challenge,
+        roles=roles,
+        reconnect=policy,
+        cancel_mode=cancel_mode,
+        close_timeout=close_timeout,
+        on_join=on_join,
+        on_leave=on_leave,
+    )
+    return _run_session(session)
+
+
+def connect(
+    url: str | TransportFactory,
+    realm: str = "realm1",
+    *,
+    serializer: str | Serializer = "json",
+    ssl_context: ssl.SSLContext | None = None,
+    authmethods: Sequence[str] | None = None,
+    authid: str | None = None,
+    authextra: dict[str, Any] | None = None,
+    on_challenge: Callable[[ChallengeReceived], Any] | None = None,
+    reconnect: bool | ReconnectPolicy = False,
+    roles: dict[str, dict[str, Any]] | None = None,
+    cancel_mode: CancelMode | None = "killnowait",
+    close_timeout: float = 5.0,
+    on_join: Callable[[Session], Any] | None = None,
+    on_leave: Callable[[Session, BaseException | None], Any] | None = None,
+) -> AbstractAsyncContextManager[Session]:
+    """Connect to a router and join ``realm``: ``async with connect(url) as session:``.
+
+    ``url`` is ``ws://``/``wss://`` (WebSocket), ``rs://``/``rss://`` (RawSocket
+    over TCP/TLS), ``unix:///path`` (RawSocket over a Unix socket) or
+    ``http://``/``https://`` (long-poll base URL, e.g. ``http://host:8080/lp``);
+    or a ``TransportFactory`` for any other transport. The router's refusal
+    raises ``JoinError``; a failure to connect raises the transport's error.
+
+    ``on_challenge(challenge)`` (sync or async) answers a CHALLENGE with a
+    signature, or ``(signature, extra)``. ``reconnect`` (True or a
+    ``ReconnectPolicy``) reconnects after losing the session. ``on_join(session)``
+    runs after each join (after re-registering), ``on_leave(session, exc)``
+    after each loss (``exc`` None when we left). Leaving the ``async with``
+    sends GOODBYE and waits at most ``close_timeout`` for the reply. When the
+    session ends for good while the body runs (router GOODBYE or ABORT,
+    transport lost and no reconnection), the body is cancelled and the
+    ``async with`` raises ``SessionEnded`` (or ``JoinError``).
+    """
+    factory = _url_factory(url, serializer, ssl_context) if isinstance(url, str) else url
+    return _session(
+        factory,
+        realm,
+        close_transport=True,
+        authmethods=authmethods,
+        authid=authid,
+        authextra=authextra,
+        on_challenge=on_challenge,
+        roles=roles,
+        reconnect=reconnect,
+        cancel_mode=cancel_mode,
+        close_timeout=close_timeout,
+        on_join=on_join,
+        on_leave=on_leave,
+    )
+
+
+def open_session(
+    transport: MessageTransport,
+    realm: str = "realm1",
+    *,
+    authmethods: Sequence[str] | None = None,
+    authid: str | None = None,
+    authextra: dict[str, Any] | None = None,
+    on_challenge: Callable[[ChallengeReceived], Any] | None = None,
+    roles: dict[str, dict[str, Any]] | None = None,
+    cancel_mode: CancelMode | None = "killnowait",
+    close_timeout: float = 5.0,
+) -> AbstractAsyncContextManager[Session]:
+    """Join ``realm`` over a transport that is already connected.
+
+    Like ``connect()`` without reconnection. The transport stays open
+    afterwards (it may carry another session); closing it is the caller's job.
+    """
+
+    @asynccontextmanager
+    async def factory() -> AsyncIterator[MessageTransport]:
+        yield transport
+
+    return _session(
+        factory,
+        realm,
+        close_transport=False,
+        authmethods=authmethods,
+        authid=authid,
+        authextra=authextra,
+        on_challenge=on_challenge,
+        roles=roles,
+        reconnect=False,
+        cancel_mode=cancel_mode,
+        close_timeout=close_timeout,
+        on_join=None,
+        on_leave=None,
+    )
+
+
+def _url_factory(
+    url: str, serializer: str | Serializer, ssl_context: ssl.SSLContext | None
+) -> TransportFactory:
+    def factory() -> AbstractAsyncContextManager[MessageTransport]:
+        return open_transport(url, serializer, ssl_context=ssl_context)
+
+    return factory

@@ -1,0 +1,479 @@
+"""Run a ``wamp_core.Router`` over message transports, and serve it on sockets.
+
+``RouterHost.handle(transport)`` runs one connection: a reader task feeding the
+router, and a writer task draining the connection's bounded outbound queue.
+Every router call is followed by a dispatch of ``router.data_to_send()`` to the
+queues of the connections concerned, with no await in between, so a delivery
+never waits on anyone's socket.
+
+Backpressure (see docs/router.md): every outbound queue holds at most
+``queue_size`` messages. When a message finds its queue full, the policy
+applies:
+
+* ``"drop"``: EVENTs are dropped and counted. A message that must not be lost
+  silently (RESULT, INVOCATION, ERROR, ...) evicts the newest EVENT still
+  queued; when the queue holds no EVENT at all, the connection is closed, since
+  losing it would hang a call forever.
+* ``"disconnect"``: the connection is closed.
+
+Either way a publisher, and every other session, goes on at full speed, and
+memory stays bounded. Dropping is logged once per connection.
+
+``serve_router(host, listeners)`` binds TCP (WebSocket, long-poll, RawSocket
+on one port) and Unix (RawSocket) listeners, in the shape of
+``trio.serve_tcp``: ``await nursery.start(serve_router, ...)`` returns the bound
+endpoints.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple, NoReturn
+
+import trio
+
+import wamp_core
+from wamp_core import CloseReason, MessageType, RouterSession, SessionState
+
+from ._config import MAX_MESSAGE_SIZE, ListenerConfig, TcpListener
+from ._listen import serve_tcp, serve_unix
+from ._longpoll import LongPollServer
+from ._transport import MessageTransport, TransportClosed
+
+__all__ = ["Endpoint", "HostedConnection", "RouterHost", "SlowConsumerPolicy", "serve_router"]
+
+log = logging.getLogger("wamp_trio.router")
+
+SlowConsumerPolicy = Literal["drop", "disconnect"]
+
+
+def _peer(info: dict[str, Any]) -> str:
+    peer = info.get("peer")
+    kind = info.get("type", "transport")
+    return f"{kind} {peer}" if peer else str(kind)
+
+
+class HostedConnection:
+    """One connection run by ``RouterHost.handle``: its session, queue and counters.
+
+    Read-only for users: ``queued`` (messages waiting now), ``peak_queued``
+    (the most ever waiting; never above ``queue_size``), ``sent`` (WAMP
+    messages written), ``dropped`` (EVENTs dropped by the ``"drop"`` policy or
+    because the transport refused their size), ``closed_by_policy`` (the reason
+    when the host closed the connection itself, else None).
+    """
+
+    def __init__(
+        self, transport: MessageTransport, session: RouterSession, queue_size: int
+    ) -> None:
+        self.transport = transport
+        self.session = session
+        self.queue_size = queue_size
+        self.peak_queued = 0
+        self.sent = 0
+        self.dropped = 0
+        self.closed_by_policy: str | None = None
+        self.name = _peer(transport.info)
+        # (data, is_event); None is the close marker (not counted in queue_size)
+        self._queue: collections.deque[tuple[bytes, bool] | None] = collections.deque()
+        self._queued = 0
+        self._closing = False  # close marker queued: accept no more output
+        self._dead = False  # going away now: write nothing more
+        self._drop_logged = False
+        self._wakeup = trio.lowlevel.ParkingLot()
+        self._scope = trio.CancelScope()
+        self._finished = trio.Event()
+
+    def __repr__(self) -> str:
+        return (
+            f"<HostedConnection {self.name} {self.session!r} queued={self._queued}"
+            f" dropped={self.dropped}>"
+        )
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the outbound queue now."""
+        return self._queued
+
+    @property
+    def finished(self) -> bool:
+        """True once ``handle()`` has returned for this connection."""
+        return self._finished.is_set()
+
+
+class Endpoint(NamedTuple):
+    """One bound endpoint of ``serve_router``: a URL clients connect to, and its kind
+    (``"websocket"``, ``"longpoll"`` or ``"rawsocket"``)."""
+
+    url: str
+    kind: str
+
+    def __str__(self) -> str:
+        label = {"longpoll": " (long-poll)", "rawsocket": " (RawSocket)"}.get(self.kind, "")
+        return f"{self.url}{label}"
+
+
+class RouterHost:
+    """Binds a ``wamp_core.Router`` to transports; one ``handle()`` call per connection.
+
+    ``queue_size`` bounds each connection's outbound queue (in messages);
+    ``slow_consumer`` is the policy when it is full (module docstring).
+    ``shutdown_timeout`` bounds how long ``shutdown()`` waits for the GOODBYE
+    exchanges; ``close_timeout`` bounds each transport's closing handshake.
+    ``batch_bytes`` caps the size of one transport message assembled from
+    several queued deliveries for a batched serializer.
+    """
+
+    def __init__(
+        self,
+        router: wamp_core.Router,
+        *,
+        queue_size: int = 1024,
+        slow_consumer: SlowConsumerPolicy = "drop",
+        shutdown_timeout: float = 5.0,
+        close_timeout: float = 2.0,
+        batch_bytes: int = 65536,
+    ) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, not {queue_size}")
+        if slow_consumer not in ("drop", "disconnect"):
+            raise ValueError(f"slow_consumer must be 'drop' or 'disconnect', not {slow_consumer!r}")
+        self.router = router
+        self.queue_size = queue_size
+        self.slow_consumer: SlowConsumerPolicy = slow_consumer
+        self.shutdown_timeout = shutdown_timeout
+        self.close_timeout = close_timeout
+        self.batch_bytes = batch_bytes
+        self.dropped = 0
+        """EVENTs dropped over all connections, past and present."""
+        self.slow_disconnects = 0
+        """Connections closed because their queue was full (or a message too large)."""
+        self._connections: dict[RouterSession, HostedConnection] = {}
+        self._changed = trio.lowlevel.ParkingLot()  # a session's state may have changed
+        self._closing = False
+
+    @property
+    def connections(self) -> tuple[HostedConnection, ...]:
+        """The connections being handled now."""
+        return tuple(self._connections.values())
+
+    def connection_for(self, transport: MessageTransport) -> HostedConnection | None:
+        """The running connection for ``transport``, if any."""
+        for conn in self._connections.values():
+            if conn.transport is transport:
+                return conn
+        return None
+
+    # -- one connection ----------------------------------------------------------------
+
+    async def handle(self, transport: MessageTransport) -> None:
+        """Run one connection until the peer or the router ends it, then close it.
+
+        Never raises for anything the peer does; an unexpected error is logged and
+        ends only this connection.
+        """
+        if self._closing:
+            await self._close_transport(transport)
+            return
+        session = self.router.attach(transport.serializer, dict(transport.info))
+        conn = HostedConnection(transport, session, self.queue_size)
+        self._connections[session] = conn
+        log.debug("%s: connected", conn.name)
+        try:
+            with conn._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write_loop, conn)
+                    await self._read_loop(conn)
+                    # The peer closed its side: nothing more can be written.
+                    nursery.cancel_scope.cancel()
+        except Exception:
+            log.exception("%s: internal error; closing the connection", conn.name)
+        finally:
+            conn._dead = True
+            del self._connections[session]
+            self.router.detach(session)  # idempotent; answers orphaned calls
+            self._dispatch()
+            self._changed.unpark_all()
+            await self._close_transport(transport)
+            conn._finished.set()
+            if conn.dropped:
+                log.info("%s: closed; %d EVENTs were dropped", conn.name, conn.dropped)
+            else:
+                log.debug("%s: closed", conn.name)
+
+    async def _read_loop(self, conn: HostedConnection) -> None:
+        session = conn.session
+        while True:
+            try:
+                data = await conn.transport.receive()
+            except TransportClosed:
+                return
+            if conn._dead:
+                return
+            try:
+                self.router.receive_data(session, data)
+            except wamp_core.RemoteProtocolError as exc:
+                # The core queued ABORT and a close: keep reading (and ignoring)
+                # until the writer has flushed them and closes the connection.
+                log.info("%s: protocol violation: %s", conn.name, exc)
+            finally:
+                self._dispatch()
+            self._changed.unpark_all()
+
+    async def _write_loop(self, conn: HostedConnection) -> None:
+        transport = conn.transport
+        batched = transport.serializer.batched
+        queue = conn._queue
+        while True:
+            while not queue:
+                await conn._wakeup.park()
+            item = queue.popleft()
+            if item is None:  # close marker: everything before it is written
+                conn._scope.cancel()
+                return
+            conn._queued -= 1
+            parts = [item]
+            if batched:
+                size = len(item[0])
+                while queue and (head := queue[0]) is not None:
+                    if size + len(head[0]) > self.batch_bytes:
+                        break
+                    queue.popleft()
+                    conn._queued -= 1
+                    size += len(head[0])
+                    parts.append(head)
+            try:
+                await transport.send(b"".join(data for data, _ in parts))
+            except TransportClosed:
+                conn._scope.cancel()
+                return
+            except ValueError:
+                # Larger than the peer accepts: send them one by one.
+                if not await self._send_one_by_one(conn, parts):
+                    return
+                continue
+            conn.sent += len(parts)
+
+    async def _send_one_by_one(
+        self, conn: HostedConnection, parts: list[tuple[bytes, bool]]
+    ) -> bool:
+        for data, is_event in parts:
+            try:
+                await conn.transport.send(data)
+            except TransportClosed:
+                conn._scope.cancel()
+                return False
+            except ValueError as exc:
+                if is_event:
+                    log.warning("%s: EVENT dropped: %s", conn.name, exc)
+                    self._count_drop(conn, log_it=False)
+                    continue
+                self._disconnect(conn, f"a message could not be sent: {exc}")
+                self._dispatch()
+                return False
+            conn.sent += 1
+        return True
+
+    async def _close_transport(self, transport: MessageTransport) -> None:
+        with trio.move_on_after(self.close_timeout, shield=True):
+            with contextlib.suppress(
+                TransportClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError
+            ):
+                await transport.aclose()
+
+    # -- output --------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Hand everything the router queued to the connections' queues. Never awaits."""
+        while deliveries := self.router.data_to_send():
+            for delivery in deliveries:
+                conn = self._connections.get(delivery.session)
+                if conn is not None and not conn._dead:
+                    self._offer(conn, delivery.data, delivery.type is MessageType.EVENT)
+
+    def _offer(self, conn: HostedConnection, data: bytes | None, is_event: bool = False) -> None:
+        if conn._closing:
+            return
+        queue = conn._queue
+        if data is None:
+            conn._closing = True
+            queue.append(None)
+            conn._wakeup.unpark_all()
+            return
+        if conn._queued >= self.queue_size:
+            if self.slow_consumer == "disconnect":
+                self._disconnect(conn, f"outbound queue full ({self.queue_size} messages)")
+                return
+            if is_event:
+                self._count_drop(conn)
+                return
+            # Make room by evicting the newest EVENT still queued.
+            for index in range(len(queue) - 1, -1, -1):
+                item = queue[index]
+                if item is not None and item[1]:
+                    del queue[index]
+                    conn._queued -= 1
+                    self._count_drop(conn)
+                    break
+            else:
+                self._disconnect(
+                    conn,
+                    f"outbound queue full ({self.queue_size} messages) and none of them"
+                    " is an EVENT that could be dropped",
+                )
+                return
+        queue.append((data, is_event))
+        conn._queued += 1
+        conn.peak_queued = max(conn.peak_queued, conn._queued)
+        conn._wakeup.unpark_all()
+
+    def _count_drop(self, conn: HostedConnection, *, log_it: bool = True) -> None:
+        conn.dropped += 1
+        self.dropped += 1
+        if log_it and not conn._drop_logged:
+            conn._drop_logged = True
+            log.warning(
+                "%s: slow consumer: outbound queue full (%d messages); dropping its EVENTs",
+                conn.name,
+                self.queue_size,
+            )
+
+    def _disconnect(self, conn: HostedConnection, why: str) -> None:
+        """Close ``conn`` now, discarding its queue (the caller dispatches after)."""
+        if conn._dead:
+            return
+        conn._dead = True
+        conn.closed_by_policy = why
+        conn._queue.clear()
+        conn._queued = 0
+        self.slow_disconnects += 1
+        log.warning("%s: closing the connection: %s", conn.name, why)
+        # Detach at once: no more deliveries for it, and its callers and callees
+        # learn now (the handler's own detach is then a no-op).
+        self.router.detach(conn.session)
+        conn._scope.cancel()
+
+    # -- shutdown --------------------------------------------------------------------
+
+    async def shutdown(
+        self,
+        reason: str = CloseReason.SYSTEM_SHUTDOWN,
+        message: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Close every session with GOODBYE ``reason`` and every connection.
+
+        Waits up to ``timeout`` (default ``shutdown_timeout``) for the clients'
+        GOODBYE replies and for the queued output to be written, then closes
+        whatever is left. Connections arriving later are closed at once.
+        Returns when every ``handle()`` call has finished.
+        """
+        self._closing = True
+        self.router.shutdown(reason, message)
+        self._dispatch()
+        with trio.move_on_after(self.shutdown_timeout if timeout is None else timeout):
+            while any(
+                c.session.state is SessionState.SHUTTING_DOWN for c in self._connections.values()
+            ):
+                await self._changed.park()
+            for conn in list(self._connections.values()):
+                self._offer(conn, None)  # close once the queue is written
+            for conn in list(self._connections.values()):
+                await conn._finished.wait()
+        for conn in list(self._connections.values()):
+            conn._scope.cancel()
+        for conn in list(self._connections.values()):
+            await conn._finished.wait()
+
+
+# -- serving on sockets ------------------------------------------------------------
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _endpoints(listener: TcpListener, address: tuple[Any, ...]) -> list[Endpoint]:
+    host, port = _url_host(str(address[0])), address[1]
+    secure = listener.tls is not None
+    out = []
+    if listener.websocket is not None:
+        out.append(
+            Endpoint(
+                f"{'wss' if secure else 'ws'}://{host}:{port}{listener.websocket}", "websocket"
+            )
+        )
+    if listener.longpoll is not None:
+        out.append(
+            Endpoint(
+                f"{'https' if secure else 'http'}://{host}:{port}{listener.longpoll}", "longpoll"
+            )
+        )
+    if listener.rawsocket:
+        out.append(Endpoint(f"{'rss' if secure else 'rs'}://{host}:{port}", "rawsocket"))
+    return out
+
+
+def _socket_address(listener: trio.abc.Listener[Any]) -> tuple[Any, ...]:
+    inner: Any = listener
+    while not isinstance(inner, trio.SocketListener):
+        inner = inner.transport_listener  # trio.SSLListener
+    address: tuple[Any, ...] = inner.socket.getsockname()
+    return address
+
+
+async def serve_router(
+    host: RouterHost,
+    listeners: Sequence[ListenerConfig],
+    *,
+    max_message_size: int = MAX_MESSAGE_SIZE,
+    task_status: trio.TaskStatus[list[Endpoint]] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve ``host`` on ``listeners`` until cancelled.
+
+    ``await nursery.start(serve_router, host, listeners)`` returns once every
+    listener is bound, with the endpoints clients can use (the actual port when
+    the configured one is 0). To stop cleanly, ``await host.shutdown()`` (every
+    session gets GOODBYE) and then cancel this task.
+    """
+    exponent = wamp_core.rawsocket_length_exponent(max_message_size)
+    endpoints: list[Endpoint] = []
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            if isinstance(listener, TcpListener):
+                longpoll = None
+                if listener.longpoll is not None:
+                    longpoll = LongPollServer(
+                        host.handle, listener.longpoll, max_body_size=max_message_size
+                    )
+                    await nursery.start(longpoll.run)
+                tcp = functools.partial(
+                    serve_tcp,
+                    host.handle,
+                    listener.host,
+                    listener.port,
+                    ssl_context=None if listener.tls is None else listener.tls.ssl_context(),
+                    websocket_path=listener.websocket,
+                    longpoll=longpoll,
+                    rawsocket=listener.rawsocket,
+                    max_message_size=max_message_size,
+                    max_length_exponent=exponent,
+                )
+                bound = await nursery.start(tcp)
+                for sock_listener in bound:
+                    endpoints.extend(_endpoints(listener, _socket_address(sock_listener)))
+            else:
+                unix = functools.partial(
+                    serve_unix, host.handle, listener.path, max_length_exponent=exponent
+                )
+                await nursery.start(unix)
+                endpoints.append(Endpoint(f"unix://{listener.path}", "rawsocket"))
+        task_status.started(endpoints)
+        await trio.sleep(math.inf)
+    raise AssertionError("unreachable")  # pragma: no cover

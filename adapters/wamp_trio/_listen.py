@@ -1,0 +1,395 @@
+"""Router-side listeners: one TCP port for WebSocket, HTTP long-poll and RawSocket
+(optionally over TLS), and RawSocket over a Unix domain socket.
+
+Both servers follow ``trio.serve_tcp``: ``listeners = await nursery.start(serve_tcp,
+handler, "127.0.0.1", 0)`` returns once bound. Each connection runs in its own
+task: TLS handshake (when configured), then the first byte decides. RawSocket's
+magic byte 0x7F never starts an HTTP request (methods are tokens of letters);
+anything else is read as an HTTP request head and routed by its path. Until a
+transport is open, the connection must make progress within
+``handshake_timeout`` seconds, or it is dropped.
+
+Every failure of one connection (a bad TLS handshake, a client leaving
+half-way, an exception from ``handler``) is logged on the ``wamp_trio`` logger
+and ends that connection only.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import ssl
+import stat
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn, Protocol
+
+import trio
+
+from wamp_core import get_serializer, rawsocket_length_exponent
+
+from ._rawsocket import accept_rawsocket, stream_peer
+from ._transport import MessageTransport
+from ._websocket import (
+    ALL_SUBPROTOCOLS,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    HeadTooLarge,
+    accept_websocket,
+    parse_request_head,
+    read_http_head,
+    send_http_error,
+)
+
+__all__ = ["HttpEndpoint", "serve_tcp", "serve_unix"]
+
+logger = logging.getLogger("wamp_trio")
+
+Handler = Callable[[MessageTransport], Awaitable[object]]
+
+# An HTTP request starts with a method token (letters in practice); RFC 9112
+# section 2.2 lets a server ignore empty lines before it.
+_HTTP_FIRST_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n")
+_RAWSOCKET_MAGIC = 0x7F
+
+
+class HttpEndpoint(Protocol):
+    """What ``serve_tcp`` needs of a long-poll server (``LongPollServer``)."""
+
+    base_path: str
+
+    async def serve_http(self, stream: trio.abc.Stream, initial: bytes) -> None:
+        """Serve HTTP requests on ``stream``; ``initial`` holds the first request head."""
+
+
+def _rawsocket_ids(serializers: Sequence[str]) -> list[int]:
+    ids: list[int] = []
+    for name in serializers:
+        rawsocket_id = get_serializer(name).rawsocket_id
+        if rawsocket_id not in ids:
+            ids.append(rawsocket_id)
+    return ids
+
+
+def _connection_info(stream: trio.abc.Stream) -> dict[str, Any]:
+    """``peer`` (as ``stream_peer`` spells it) and ``tls`` (False until the TLS
+    handshake adds its facts)."""
+    return {"peer": stream_peer(stream), "tls": False}
+
+
+def _tls_info(stream: trio.SSLStream[Any]) -> dict[str, Any]:
+    cipher = stream.cipher()
+    details: dict[str, Any] = {
+        "tls": True,
+        "tls_version": stream.version(),
+        "tls_cipher": cipher[0] if cipher else None,
+    }
+    certificate = stream.getpeercert()
+    if certificate:
+        details["tls_peer_certificate"] = certificate
+    return details
+
+
+class _Dispatcher:
+    """Runs one accepted connection from the first byte to the end of its transport."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        websocket_path: str | None,
+        longpoll: HttpEndpoint | None,
+        rawsocket: bool,
+        serializers: Sequence[str],
+        max_message_size: int,
+        max_length_exponent: int,
+        handshake_timeout: float,
+    ) -> None:
+        self._handler = handler
+        self._websocket_path = websocket_path
+        self._longpoll = longpoll
+        self._rawsocket = rawsocket
+        self._subprotocols = list(serializers)
+        self._rawsocket_ids = _rawsocket_ids(serializers)
+        self._max_message_size = max_message_size
+        self._max_length_exponent = max_length_exponent
+        self._handshake_timeout = handshake_timeout
+
+    async def serve_tcp_stream(self, stream: trio.abc.Stream) -> None:
+        """serve_listeners' handler for TCP (and TLS) connections."""
+        info = _connection_info(stream)
+        try:
+            await self._dispatch(stream, info)
+        except Exception:
+            logger.exception("connection from %s failed", info["peer"])
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def serve_unix_stream(self, stream: trio.abc.Stream) -> None:
+        """serve_listeners' handler for Unix socket connections (RawSocket only)."""
+        info = _connection_info(stream)
+        try:
+            transport = await accept_rawsocket(
+                stream,
+                b"",
+                serializers=self._rawsocket_ids,
+                max_length_exponent=self._max_length_exponent,
+                handshake_timeout=self._handshake_timeout,
+                info=info,
+            )
+            await self._run(transport)
+        except Exception:
+            logger.exception("connection from %s failed", info["peer"])
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _run(self, transport: MessageTransport | None) -> None:
+        if transport is None:
+            return
+        try:
+            await self._handler(transport)
+        finally:
+            await transport.aclose()
+
+    def _remaining(self, deadline: float) -> float:
+        return max(0.0, deadline - trio.current_time())
+
+    async def _dispatch(self, stream: trio.abc.Stream, info: dict[str, Any]) -> None:
+        peer = info["peer"]
+        deadline = trio.current_time() + self._handshake_timeout
+        with trio.CancelScope(deadline=deadline) as scope:
+            route = await self._route(stream, info)
+        if scope.cancelled_caught:
+            logger.info("dropping %s: no handshake within %s s", peer, self._handshake_timeout)
+            return
+        if route is None:
+            return
+        kind, initial = route
+        if kind == "rawsocket":
+            transport = await accept_rawsocket(
+                stream,
+                initial,
+                serializers=self._rawsocket_ids,
+                max_length_exponent=self._max_length_exponent,
+                handshake_timeout=self._remaining(deadline),
+                info=info,
+            )
+            await self._run(transport)
+        elif kind == "websocket":
+            await self._run(
+                await accept_websocket(
+                    stream,
+                    initial,
+                    subprotocols=self._subprotocols,
+                    max_message_size=self._max_message_size,
+                    info=info,
+                    handshake_timeout=self._remaining(deadline),
+                )
+            )
+        else:
+            assert self._longpoll is not None
+            await self._longpoll.serve_http(stream, initial)
+
+    async def _route(
+        self, stream: trio.abc.Stream, info: dict[str, Any]
+    ) -> tuple[str, bytes] | None:
+        """TLS handshake, first bytes, request head: where the connection goes
+        (``rawsocket``, ``websocket``, ``longpoll``) with the bytes read so far,
+        or None once it has been answered or dropped."""
+        peer = info["peer"]
+        if isinstance(stream, trio.SSLStream):
+            try:
+                await stream.do_handshake()
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                logger.info("TLS handshake with %s failed: %s", peer, exc.__cause__ or exc)
+                return None
+            info.update(_tls_info(stream))
+        try:
+            first = bytes(await stream.receive_some())
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            logger.info("connection from %s failed: %s", peer, exc.__cause__ or exc)
+            return None
+        if not first:
+            logger.debug("%s closed the connection before sending anything", peer)
+            return None
+        if first[0] == _RAWSOCKET_MAGIC:
+            if self._rawsocket:
+                return ("rawsocket", first)
+            logger.info("RawSocket from %s refused: RawSocket is disabled", peer)
+            return None
+        if first[0] not in _HTTP_FIRST_BYTES:
+            await self._refuse(stream, peer, 400, "Bad request: neither HTTP nor RawSocket.\n")
+            return None
+        try:
+            found = await read_http_head(stream, first)
+        except HeadTooLarge:
+            await self._refuse(stream, peer, 431, "The request head is too large.\n")
+            return None
+        if found is None:
+            logger.info("%s closed the connection in the middle of a request head", peer)
+            return None
+        head, rest = found
+        request = parse_request_head(head)
+        if isinstance(request, str):
+            await self._refuse(stream, peer, 400, f"Bad request: {request}\n")
+            return None
+        path = request.target.split(b"?", 1)[0].decode("ascii", "replace")
+        if path == self._websocket_path:
+            return ("websocket", head + rest)
+        if self._longpoll is not None and _is_under(path, self._longpoll.base_path):
+            return ("longpoll", head + rest)
+        await self._refuse(stream, peer, 404, f"Not found: {path}\n")
+        return None
+
+    async def _refuse(self, stream: trio.abc.Stream, peer: str, status: int, body: str) -> None:
+        logger.info("HTTP request from %s refused (%d): %s", peer, status, body.strip())
+        await send_http_error(stream, status, body)
+
+
+def _is_under(path: str, base: str) -> bool:
+    base = base.rstrip("/")
+    return path == base or path.startswith(base + "/")
+
+
+async def serve_tcp(
+    handler: Handler,
+    host: str | None,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    websocket_path: str | None = "/ws",
+    longpoll: HttpEndpoint | None = None,
+    rawsocket: bool = True,
+    serializers: Sequence[str] = ALL_SUBPROTOCOLS,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    max_length_exponent: int | None = None,
+    handshake_timeout: float = 10.0,
+    handler_nursery: trio.Nursery | None = None,
+    task_status: trio.TaskStatus[list[trio.abc.Listener[Any]]] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve WAMP on one TCP port: WebSocket at ``websocket_path``, HTTP long-poll
+    under ``longpoll.base_path``, and RawSocket, each when enabled, with TLS on
+    all of them when ``ssl_context`` is given.
+
+    Use like ``trio.serve_tcp``: ``await nursery.start(serve_tcp, handler, host,
+    port)`` returns the listeners once bound (port 0 picks a free port; host None
+    listens on every interface). For each opened transport ``await
+    handler(transport)`` runs in the connection's task, and the transport is
+    closed when it returns. ``serializers`` names the WebSocket subprotocols
+    offered (the RawSocket serializers follow from them); ``max_message_size``
+    bounds WebSocket messages, and RawSocket ones too unless
+    ``max_length_exponent`` is given (RawSocket can only say powers of two, so
+    its limit is rounded down, and capped at 16 MiB). The
+    ``longpoll`` server's own ``run()`` must be running (start it in the same
+    nursery). Unknown paths get 404, non-HTTP garbage 400.
+    """
+    dispatcher = _Dispatcher(
+        handler,
+        websocket_path=websocket_path,
+        longpoll=longpoll,
+        rawsocket=rawsocket,
+        serializers=serializers,
+        max_message_size=max_message_size,
+        max_length_exponent=(
+            rawsocket_length_exponent(max_message_size)
+            if max_length_exponent is None
+            else max_length_exponent
+        ),
+        handshake_timeout=handshake_timeout,
+    )
+    tcp_listeners = await trio.open_tcp_listeners(port, host=host)
+    listeners: list[trio.abc.Listener[Any]]
+    if ssl_context is None:
+        listeners = list(tcp_listeners)
+    else:
+        # https_compatible: this port speaks HTTP, whose clients often skip close_notify.
+        listeners = [
+            trio.SSLListener(listener, ssl_context, https_compatible=True)
+            for listener in tcp_listeners
+        ]
+    await trio.serve_listeners(
+        dispatcher.serve_tcp_stream,
+        listeners,
+        handler_nursery=handler_nursery,
+        task_status=task_status,
+    )
+
+
+async def serve_unix(
+    handler: Handler,
+    path: str | os.PathLike[str],
+    *,
+    serializers: Sequence[str] = ALL_SUBPROTOCOLS,
+    max_length_exponent: int = 15,
+    handshake_timeout: float = 10.0,
+    backlog: int | None = None,
+    handler_nursery: trio.Nursery | None = None,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve WAMP over RawSocket on a Unix domain socket at ``path``.
+
+    A stale socket file (nobody listening) is removed first; a live one raises
+    ``OSError(EADDRINUSE)``, and a path that is not a socket ``FileExistsError``.
+    The socket file is removed when the server stops. Otherwise like
+    ``serve_tcp``: ``await nursery.start(serve_unix, handler, path)`` returns
+    the listeners once bound.
+    """
+    path = os.fspath(path)
+    dispatcher = _Dispatcher(
+        handler,
+        websocket_path=None,
+        longpoll=None,
+        rawsocket=True,
+        serializers=serializers,
+        max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
+        max_length_exponent=max_length_exponent,
+        handshake_timeout=handshake_timeout,
+    )
+    await _remove_stale_socket(path)
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        await sock.bind(path)
+        sock.listen(socket.SOMAXCONN if backlog is None else backlog)
+        status = os.stat(path)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await trio.serve_listeners(
+            dispatcher.serve_unix_stream,
+            [trio.SocketListener(sock)],
+            handler_nursery=handler_nursery,
+            task_status=task_status,
+        )
+    finally:
+        _remove_socket_file(path, status)
+
+
+async def _remove_stale_socket(path: str) -> None:
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(status.st_mode):
+        raise FileExistsError(errno.EEXIST, "exists and is not a socket; not removing it", path)
+    probe = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with probe:
+        try:
+            await probe.connect(path)
+        except ConnectionRefusedError:
+            logger.info("removing stale socket file %s", path)
+            os.unlink(path)
+            return
+        except FileNotFoundError:
+            return
+    raise OSError(errno.EADDRINUSE, "another server is listening on this socket", path)
+
+
+def _remove_socket_file(path: str, created: os.stat_result) -> None:
+    """Remove the socket file if it is still the one this server created."""
+    try:
+        current = os.lstat(path)
+        if (current.st_dev, current.st_ino) == (created.st_dev, created.st_ino):
+            os.unlink(path)
+    except OSError:
+        pass

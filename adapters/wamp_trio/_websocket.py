@@ -1,0 +1,730 @@
+"""WAMP over WebSocket (RFC 6455), on wsproto over any trio stream, in both roles.
+
+The subprotocol decides the serializer (``wamp.2.json``, ``wamp.2.msgpack``,
+``wamp.2.cbor`` and their ``.batched`` variants); JSON travels in text messages,
+the others in binary ones.
+
+Design (trio-websocket issue #82 is the trap to avoid: a reader task blocked on a
+full queue stops answering pings and the closing handshake):
+
+- There is no background task. ``receive()`` *is* the reader loop: it reads the
+  stream, feeds wsproto, answers pings at once, completes a closing handshake,
+  reassembles fragmented messages (at most ``max_message_size`` bytes, else close
+  1009) and returns one complete message. Nothing is read that nobody asked for,
+  so memory stays bounded without a queue that can fill up; the router host's
+  reader task calls ``receive()`` continuously and never blocks elsewhere.
+- The reader never waits for the writer: a pong is queued as bytes and sent at
+  once when the send lock is free, or by the task holding the lock right after
+  its own write. Two peers whose writers are both stuck on full buffers thus
+  cannot deadlock on a ping.
+- Sends are serialized by a ``trio.Lock``, so concurrent senders never interleave
+  frames. A send cancelled half-way leaves the stream in an unknown state, so
+  the transport is then broken and its stream closed.
+
+Decisions: a message of the other frame type than the subprotocol uses (binary on
+``wamp.2.json``, text on the binary ones) is accepted (be liberal in what you
+accept): the payload's bytes go to the serializer, which refuses what it cannot
+decode. ``Origin`` is not checked: WAMP authentication decides who may join.
+Compression extensions (permessage-deflate) are not offered nor accepted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import h11
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import RemoteProtocolError as WSRemoteProtocolError
+
+from wamp_core import SERIALIZERS, LocalProtocolError, Serializer, get_serializer
+
+from ._transport import TransportClosed
+
+__all__ = [
+    "ALL_SUBPROTOCOLS",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "MAX_HEAD_SIZE",
+    "WebSocketHandshakeError",
+    "WebSocketTransport",
+    "accept_websocket",
+    "connect_websocket",
+]
+
+logger = logging.getLogger("wamp_trio")
+
+ALL_SUBPROTOCOLS: tuple[str, ...] = tuple(SERIALIZERS)
+"""Every WAMP WebSocket subprotocol: json, msgpack, cbor, each plain and batched."""
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+"""Largest message received by default (bytes, after reassembly); larger closes with 1009."""
+
+MAX_HEAD_SIZE = 16 * 1024
+"""Largest HTTP request or response head accepted (bytes)."""
+
+_RECEIVE_SIZE = 64 * 1024
+_MAX_REJECT_BODY = 64 * 1024
+_LINGER_TIME = 2.0
+_LINGER_BYTES = 64 * 1024
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+# RFC 6455 section 7.4.1 close codes used here.
+_NORMAL_CLOSURE = 1000
+_ABNORMAL_CLOSURE = 1006
+_MESSAGE_TOO_BIG = 1009
+
+
+class WebSocketHandshakeError(Exception):
+    """The server refused the WebSocket handshake or answered it wrongly.
+
+    ``status_code`` is the HTTP status of a refusal (``None`` for an invalid
+    response) and ``body`` the refusal's body.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+# -- HTTP helpers shared with the listener ----------------------------------------------
+
+
+class HeadTooLarge(Exception):
+    """The HTTP head did not end within ``MAX_HEAD_SIZE`` bytes."""
+
+
+async def read_http_head(
+    stream: trio.abc.ReceiveStream, initial: bytes = b"", limit: int = MAX_HEAD_SIZE
+) -> tuple[bytes, bytes] | None:
+    """Read until the end of an HTTP head (the first empty line).
+
+    Returns ``(head, rest)`` where ``rest`` is what was read past the head, or
+    None when the peer closed (or broke) the connection first. Raises
+    ``HeadTooLarge`` when the head exceeds ``limit`` bytes.
+    """
+    buffer = bytearray(initial)
+    while True:
+        end = _HEAD_END.search(buffer)
+        if end is not None:
+            if end.end() > limit:
+                raise HeadTooLarge
+            return bytes(buffer[: end.end()]), bytes(buffer[end.end() :])
+        if len(buffer) >= limit:
+            raise HeadTooLarge
+        try:
+            data = await stream.receive_some(_RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return None
+        if not data:
+            return None
+        buffer += data
+
+
+def parse_request_head(head: bytes) -> h11.Request | str:
+    """Parse a complete request head with h11: the request, or why it is invalid."""
+    connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_SIZE)
+    connection.receive_data(head)
+    try:
+        event = connection.next_event()
+    except h11.RemoteProtocolError as exc:
+        return f"invalid HTTP request: {exc}"
+    if not isinstance(event, h11.Request):
+        return "invalid HTTP request"
+    return event
+
+
+def http_response(status: int, body: str, headers: Iterable[tuple[str, str]] = ()) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 response with a plain-text body."""
+    payload = body.encode("utf-8")
+    lines = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(payload)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+async def send_http_error(
+    stream: trio.abc.Stream,
+    status: int,
+    body: str,
+    headers: Iterable[tuple[str, str]] = (),
+) -> None:
+    """Answer with an HTTP error response and close the stream.
+
+    The close lingers (half-close, then read and discard for a moment) so that
+    unread request bytes don't make the kernel reset the connection before the
+    client has read the response.
+    """
+    try:
+        await stream.send_all(http_response(status, body, headers))
+        with trio.move_on_after(_LINGER_TIME):
+            if isinstance(stream, trio.abc.HalfCloseableStream):
+                await stream.send_eof()
+            discarded = 0
+            while discarded < _LINGER_BYTES:
+                data = await stream.receive_some(_RECEIVE_SIZE)
+                if not data:
+                    break
+                discarded += len(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+        pass
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+def _resolve_subprotocols(names: Sequence[str]) -> list[str]:
+    result: list[str] = []
+    for name in names:
+        try:
+            subprotocol = get_serializer(name).subprotocol
+        except LocalProtocolError:
+            raise ValueError(f"unknown WAMP subprotocol {name!r}") from None
+        if subprotocol not in result:
+            result.append(subprotocol)
+    if not result:
+        raise ValueError("no WAMP subprotocol given")
+    return result
+
+
+# -- the transport ---------------------------------------------------------------------
+
+
+class WebSocketTransport:
+    """A ``MessageTransport`` over one open WebSocket connection (either role).
+
+    Made by ``accept_websocket`` and ``connect_websocket``. ``close_code`` and
+    ``close_reason`` tell how the connection ended: the peer's close frame, our
+    own when we closed it for a protocol error (1009 for an oversize message),
+    or 1006 when the connection was lost without a close frame.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        ws: WSConnection,
+        serializer: Serializer,
+        *,
+        max_message_size: int,
+        close_timeout: float,
+        info: dict[str, Any],
+        received: bytes = b"",
+    ) -> None:
+        self.serializer = serializer
+        self.info = info
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._stream = stream
+        self._ws = ws
+        self._max_message_size = max_message_size
+        self._close_timeout = close_timeout
+        self._send_lock = trio.Lock()
+        self._receive_lock = trio.Lock()
+        self._messages: deque[bytes] = deque()
+        self._partial = bytearray()
+        self._control = bytearray()  # pongs and close frames not yet written
+        self._parser_failed = False  # wsproto gave up on the input: discard the rest
+        self._send_broken = False
+        self._local_close = False  # aclose() was called
+        self._stream_closed = False
+        self._ended = trio.Event()  # the connection is over and the stream closed
+        if received:
+            ws.receive_data(received)
+
+    # -- the MessageTransport interface --
+
+    async def send(self, data: bytes) -> None:
+        """Send one message: text for JSON subprotocols, binary for the others.
+
+        Raises ``TransportClosed`` once the connection is closing or closed, and
+        ``ValueError`` for a JSON message that is not UTF-8.
+        """
+        event: Message[Any]
+        if self.serializer.binary:
+            event = BytesMessage(data=data)
+        else:
+            try:
+                event = TextMessage(data=data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ValueError("a WAMP JSON message must be UTF-8") from None
+        async with self._send_lock:
+            if self._local_close or self._send_broken or self._ws.state is not ConnectionState.OPEN:
+                raise TransportClosed(self._why_closed())
+            if self._control:
+                await self._write_control()
+            await self._write(self._ws.send(event))
+            if self._control:
+                await self._write_control()
+
+    async def receive(self) -> bytes:
+        """Receive the next complete message (its UTF-8 bytes for a text message).
+
+        Raises ``TransportClosed`` when the connection has ended.
+        """
+        async with self._receive_lock:
+            while True:
+                if self._local_close:
+                    if not self._ended.is_set():
+                        # aclose() waits for the peer's close frame: read it for it.
+                        await self._read_until_closed()
+                        await self._close_stream()
+                    raise TransportClosed(self._why_closed())
+                if self._messages:
+                    return self._messages.popleft()
+                if self._ended.is_set():
+                    raise TransportClosed(self._why_closed())
+                await self._handle_events()
+                if not (self._messages or self._ended.is_set() or self._local_close):
+                    await self._read()
+
+    async def aclose(self) -> None:
+        """Close with code 1000 and wait (``close_timeout`` at most) for the peer's
+        close frame, then close the stream. Idempotent; forceful when cancelled."""
+        if self._local_close:
+            await trio.lowlevel.checkpoint()
+            return
+        self._local_close = True
+        try:
+            with trio.move_on_after(self._close_timeout):
+                state = self._ws.state
+                if state is ConnectionState.OPEN:
+                    self._control += self._ws.send(CloseConnection(code=_NORMAL_CLOSURE))
+                    self.close_code = _NORMAL_CLOSURE
+                    self.close_reason = ""
+                if self._control:
+                    await self._flush_control(wait=True)
+                if not self._ended.is_set():
+                    if self._receive_lock.locked():
+                        # The task in receive() reads the peer's close frame.
+                        await self._ended.wait()
+                    else:
+                        async with self._receive_lock:
+                            await self._read_until_closed()
+        finally:
+            await self._close_stream()
+
+    # -- reading --
+
+    async def _receive_some(self) -> bytes:
+        try:
+            return bytes(await self._stream.receive_some(_RECEIVE_SIZE))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    async def _read(self) -> None:
+        data = await self._receive_some()
+        if self._parser_failed:
+            if not data:
+                await self._close_stream()
+            return
+        if self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
+            # b"" is the end of the stream: wsproto reports close code 1006.
+            self._ws.receive_data(data or None)
+        elif not data:  # pragma: no cover - wsproto ends in CLOSED, handled before
+            await self._close_stream()
+
+    async def _handle_events(self) -> None:
+        for event in self._ws.events():
+            if isinstance(event, (TextMessage, BytesMessage)):
+                if self._local_close or self._ws.state is not ConnectionState.OPEN:
+                    continue  # we are closing: late messages are dropped
+                chunk = event.data.encode("utf-8") if isinstance(event, TextMessage) else event.data
+                if len(self._partial) + len(chunk) > self._max_message_size:
+                    self._partial = bytearray()
+                    await self._fail(
+                        _MESSAGE_TOO_BIG,
+                        f"message larger than {self._max_message_size} bytes",
+                    )
+                    return
+                if not event.message_finished:
+                    self._partial += chunk
+                elif self._partial:
+                    self._partial += chunk
+                    self._messages.append(bytes(self._partial))
+                    self._partial = bytearray()
+                else:
+                    self._messages.append(bytes(chunk))
+            elif isinstance(event, Ping):
+                if self._ws.state is ConnectionState.OPEN:
+                    self._control += self._ws.send(event.response())
+            elif isinstance(event, CloseConnection):
+                await self._on_close(event)
+                return
+            # Pong: nothing to do (we send no pings of our own yet).
+        if self._control:
+            await self._flush_control(wait=False)
+
+    async def _on_close(self, event: CloseConnection) -> None:
+        state = self._ws.state
+        if state is ConnectionState.REMOTE_CLOSING:
+            # The peer starts the closing handshake: echo its code, then close.
+            self.close_code, self.close_reason = event.code, event.reason
+            self._control += self._ws.send(event.response())
+            await self._close_stream()
+        elif state is ConnectionState.CLOSED:
+            # The peer's answer to our close frame, or the stream ended (1006).
+            if self.close_code is None or event.code == _ABNORMAL_CLOSURE:
+                self.close_code, self.close_reason = event.code, event.reason
+            await self._close_stream()
+        else:
+            # wsproto reports invalid input (bad framing, invalid UTF-8 in a text
+            # message...) as a CloseConnection event without a state change.
+            self._parser_failed = True
+            await self._fail(event.code, event.reason or "protocol error")
+
+    async def _fail(self, code: int, reason: str) -> None:
+        """Close the connection because of the peer's error: send a close frame
+        with ``code``, read (and discard) until the peer answers, close."""
+        logger.info("closing WebSocket connection %s: %s %s", self._peer(), code, reason)
+        self.close_code, self.close_reason = code, reason
+        try:
+            with trio.move_on_after(self._close_timeout):
+                if self._ws.state is ConnectionState.OPEN:
+                    self._control += self._ws.send(CloseConnection(code=code, reason=reason))
+                    await self._flush_control(wait=True)
+                await self._read_until_closed()
+        finally:
+            await self._close_stream()
+
+    async def _read_until_closed(self) -> None:
+        """Read and discard until the peer's close frame or the end of the stream
+        (the caller bounds the time and holds the receive lock)."""
+        if self._parser_failed:
+            # The peer's close frame can no longer be recognised: half-close so
+            # that it sees our close frame and the end of the stream, then wait
+            # for its end of the stream.
+            await self._send_eof()
+        while not self._ended.is_set():
+            if not self._parser_failed and self._ws.state is not ConnectionState.OPEN:
+                for event in self._ws.events():
+                    if isinstance(event, CloseConnection):
+                        if self._ws.state is not ConnectionState.CLOSED:
+                            self._parser_failed = True  # invalid input, not a close frame
+                        return
+            data = await self._receive_some()
+            if not data:
+                return
+            if not self._parser_failed and self._ws.state is ConnectionState.LOCAL_CLOSING:
+                self._ws.receive_data(data)
+
+    # -- writing --
+
+    async def _write(self, data: bytes | bytearray) -> None:
+        """Write with the send lock held."""
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._send_broken = True
+            raise TransportClosed(self._why_closed()) from None
+        except BaseException:
+            # Cancelled half-way: the peer may have got part of a frame.
+            self._send_broken = True
+            self._stream_closed = True
+            self._ended.set()
+            await trio.aclose_forcefully(self._stream)
+            raise
+
+    async def _write_control(self) -> None:
+        data = bytes(self._control)
+        self._control.clear()
+        await self._write(data)
+
+    async def _flush_control(self, *, wait: bool) -> None:
+        """Send queued control frames. Without ``wait``, leave them to the task
+        holding the send lock, if any: the reader never waits for a writer."""
+        if not wait and self._send_lock.locked():
+            return
+        try:
+            async with self._send_lock:
+                if self._control and not self._send_broken:
+                    await self._write_control()
+        except TransportClosed:
+            pass
+
+    async def _send_eof(self) -> None:
+        if not isinstance(self._stream, trio.abc.HalfCloseableStream):
+            return
+        async with self._send_lock:
+            if self._control and not self._send_broken:
+                try:
+                    await self._write_control()
+                except TransportClosed:
+                    return
+            self._send_broken = True  # nothing more can be sent
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._stream.send_eof()
+
+    async def _close_stream(self) -> None:
+        """Send the pending control frames (a close frame) if possible, close the stream."""
+        if self._stream_closed:
+            return
+        try:
+            if self._control:
+                with trio.move_on_after(self._close_timeout):
+                    await self._flush_control(wait=True)
+        finally:
+            self._stream_closed = True
+            self._ended.set()
+            try:
+                with trio.move_on_after(self._close_timeout):
+                    await self._stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+    # -- descriptions --
+
+    def _peer(self) -> str:
+        return str(self.info.get("peer", "?"))
+
+    def _why_closed(self) -> str:
+        if self._local_close:
+            return "the WebSocket transport was closed locally"
+        if self.close_code is None:
+            return "the WebSocket connection is closed"
+        if self.close_code == _ABNORMAL_CLOSURE:
+            return "the WebSocket connection was lost (1006, no close frame)"
+        reason = f" {self.close_reason}" if self.close_reason else ""
+        return f"the WebSocket connection was closed ({self.close_code}{reason})"
+
+
+# -- server side -----------------------------------------------------------------------
+
+
+async def accept_websocket(
+    stream: trio.abc.Stream,
+    initial: bytes = b"",
+    *,
+    subprotocols: Sequence[str] = ALL_SUBPROTOCOLS,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    info: dict[str, Any] | None = None,
+    handshake_timeout: float = 10.0,
+    close_timeout: float = 5.0,
+) -> WebSocketTransport | None:
+    """Complete the server side of a WebSocket handshake on ``stream``.
+
+    ``initial`` holds the bytes already read from the stream (the dispatcher's
+    copy of the request head); the rest of the head is read if missing. The
+    subprotocol chosen is the first of the client's offers that is in
+    ``subprotocols``. Refusals are HTTP responses with a plain-text body, after
+    which the stream is closed and None returned: 400 for a bad handshake or
+    when no supported subprotocol is offered (the body names the supported
+    ones), 405 for a method other than GET, 426 for a request without
+    ``Upgrade: websocket``, 431 for a head over ``MAX_HEAD_SIZE``. A handshake
+    not done within ``handshake_timeout`` seconds, or a client that disconnects,
+    also gives None. ``Origin`` is not checked.
+    """
+    supported = _resolve_subprotocols(subprotocols)
+    details = dict(info or {})
+    with trio.move_on_after(handshake_timeout):
+        return await _server_handshake(
+            stream,
+            initial,
+            supported=supported,
+            info=details,
+            max_message_size=max_message_size,
+            close_timeout=close_timeout,
+        )
+    logger.info("WebSocket handshake with %s timed out", details.get("peer", "?"))
+    await trio.aclose_forcefully(stream)
+    return None
+
+
+async def _server_handshake(
+    stream: trio.abc.Stream,
+    initial: bytes,
+    *,
+    supported: list[str],
+    info: dict[str, Any],
+    max_message_size: int,
+    close_timeout: float,
+) -> WebSocketTransport | None:
+    peer = info.get("peer", "?")
+
+    async def refuse(status: int, body: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        logger.info("WebSocket handshake with %s refused (%d): %s", peer, status, body.strip())
+        await send_http_error(stream, status, body, headers)
+
+    try:
+        found = await read_http_head(stream, initial)
+    except HeadTooLarge:
+        await refuse(431, f"The request head is larger than {MAX_HEAD_SIZE} bytes.\n")
+        return None
+    if found is None:
+        logger.info("%s closed the connection during the WebSocket handshake", peer)
+        await trio.aclose_forcefully(stream)
+        return None
+    head, rest = found
+    request = parse_request_head(head)
+    if isinstance(request, str):
+        await refuse(400, f"Bad request: {request}\n")
+        return None
+    offer = ", ".join(supported)
+    if request.method != b"GET":
+        await refuse(405, "A WebSocket handshake is a GET request.\n", [("Allow", "GET")])
+        return None
+    headers: dict[str, str] = {}
+    for name, value in request.headers:
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    upgrade = {token.strip().lower() for token in headers.get("upgrade", "").split(",")}
+    if "websocket" not in upgrade:
+        await refuse(
+            426,
+            "This is a WAMP WebSocket endpoint: connect with a WebSocket client "
+            f"offering one of the subprotocols {offer}.\n",
+            [("Upgrade", "websocket")],
+        )
+        return None
+
+    ws = WSConnection(ConnectionType.SERVER)
+    try:
+        ws.receive_data(head)
+        event = next(ws.events(), None)
+    except WSRemoteProtocolError as exc:
+        hint = exc.event_hint
+        status = hint.status_code if isinstance(hint, RejectConnection) else 400
+        extra = (
+            [(n.decode("latin-1"), v.decode("latin-1")) for n, v in hint.headers]
+            if isinstance(hint, RejectConnection)
+            else []
+        )
+        await refuse(status, f"Bad WebSocket handshake: {exc}.\n", extra)
+        return None
+    if not isinstance(event, Request):  # pragma: no cover - h11 parsed a request above
+        await refuse(400, "Bad WebSocket handshake.\n")
+        return None
+    chosen = next((p for p in event.subprotocols if p in supported), None)
+    if chosen is None:
+        offered = ", ".join(event.subprotocols) or "none"
+        await refuse(
+            400,
+            "No supported WebSocket subprotocol offered "
+            f"(offered: {offered}). This WAMP router supports: {offer}.\n",
+        )
+        return None
+    try:
+        await stream.send_all(ws.send(AcceptConnection(subprotocol=chosen)))
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        logger.info("%s closed the connection during the WebSocket handshake", peer)
+        await trio.aclose_forcefully(stream)
+        return None
+    info.update(
+        type="websocket",
+        protocol=chosen,
+        path=event.target,
+        http_headers=headers,
+    )
+    logger.debug("WebSocket connection from %s (%s)", peer, chosen)
+    return WebSocketTransport(
+        stream,
+        ws,
+        get_serializer(chosen),
+        max_message_size=max_message_size,
+        close_timeout=close_timeout,
+        info=info,
+        received=rest,
+    )
+
+
+# -- client side -----------------------------------------------------------------------
+
+
+async def connect_websocket(
+    stream: trio.abc.Stream,
+    host: str,
+    path: str,
+    subprotocols: Sequence[str] = ALL_SUBPROTOCOLS,
+    *,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    close_timeout: float = 5.0,
+    info: dict[str, Any] | None = None,
+) -> WebSocketTransport:
+    """Run the client side of a WebSocket handshake on a connected ``stream``.
+
+    ``host`` is the ``Host`` header (``"example.com"``, or ``"example.com:8080"``
+    for a non-default port), ``path`` the request target (``"/ws"``), and
+    ``subprotocols`` the offers in order of preference. The transport's
+    serializer is the one the server chose. Raises ``WebSocketHandshakeError``
+    when the server refuses or answers wrongly (no subprotocol chosen included),
+    ``TransportClosed`` when the connection ends first; the stream is closed then.
+    """
+    offers = _resolve_subprotocols(subprotocols)
+    ws = WSConnection(ConnectionType.CLIENT)
+    try:
+        accepted = await _client_handshake(stream, ws, host, path, offers)
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    if accepted.subprotocol is None:
+        await trio.aclose_forcefully(stream)
+        raise WebSocketHandshakeError("the server accepted the WebSocket but chose no subprotocol")
+    details = dict(info or {})
+    details.update(type="websocket", protocol=accepted.subprotocol, host=host, path=path)
+    return WebSocketTransport(
+        stream,
+        ws,
+        get_serializer(accepted.subprotocol),
+        max_message_size=max_message_size,
+        close_timeout=close_timeout,
+        info=details,
+    )
+
+
+async def _client_handshake(
+    stream: trio.abc.Stream, ws: WSConnection, host: str, path: str, offers: list[str]
+) -> AcceptConnection:
+    try:
+        await stream.send_all(ws.send(Request(host=host, target=path, subprotocols=offers)))
+        rejected: RejectConnection | None = None
+        body = bytearray()
+        while True:
+            data = bytes(await stream.receive_some(_RECEIVE_SIZE))
+            if not data:
+                if rejected is not None:
+                    raise _refused(rejected, body)
+                raise TransportClosed("the server closed the connection during the handshake")
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, AcceptConnection):
+                    return event
+                if isinstance(event, RejectConnection):
+                    rejected = event
+                    if not event.has_body:
+                        raise _refused(rejected, body)
+                elif isinstance(event, RejectData) and rejected is not None:
+                    body += event.data[: _MAX_REJECT_BODY - len(body)]
+                    if event.body_finished:
+                        raise _refused(rejected, body)
+    except WSRemoteProtocolError as exc:
+        raise WebSocketHandshakeError(f"invalid WebSocket handshake response: {exc}") from None
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        raise TransportClosed(f"the connection failed during the handshake: {exc}") from None
+
+
+def _refused(event: RejectConnection, body: bytearray) -> WebSocketHandshakeError:
+    text = bytes(body).decode("utf-8", "replace").strip()
+    message = f"the server refused the WebSocket handshake ({event.status_code})"
+    return WebSocketHandshakeError(
+        f"{message}: {text}" if text else message, event.status_code, bytes(body)
+    )

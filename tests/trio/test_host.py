@@ -1,0 +1,635 @@
+"""RouterHost over in-memory transports, with wamp_core.ClientSession driven by hand."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from wamp_trio._config import TcpListener
+from wamp_trio._host import Endpoint, HostedConnection, RouterHost, _endpoints
+from wamp_trio._transport import MessageTransport, TransportClosed, memory_transport_pair
+
+import wamp_core
+from wamp_core import CloseReason, ErrorURI, MessageType, SessionState
+
+TOPIC = "com.example.topic"
+PROCEDURE = "com.example.add"
+
+
+class Peer:
+    """A client: a ClientSession on one end of a memory transport pair."""
+
+    def __init__(self, transport: MessageTransport, server_side: MessageTransport) -> None:
+        self.transport = transport
+        self.server_side = server_side
+        self.session = wamp_core.ClientSession(transport.serializer)
+        self.backlog: list[wamp_core.SessionEvent] = []
+        self.transport_messages = 0
+
+    async def flush(self) -> None:
+        for data in self.session.data_to_send():
+            await self.transport.send(data)
+
+    async def next_event(self) -> wamp_core.SessionEvent:
+        while not self.backlog:
+            data = await self.transport.receive()
+            self.transport_messages += 1
+            self.backlog.extend(self.session.receive_data(data))
+            await self.flush()  # e.g. the echo of the router's GOODBYE
+        return self.backlog.pop(0)
+
+    async def expect(self, kind: type[Any]) -> Any:
+        event = await self.next_event()
+        assert isinstance(event, kind), event
+        return event
+
+    async def join(self, realm: str = "realm1") -> wamp_core.SessionJoined:
+        self.session.join(realm)
+        await self.flush()
+        joined: wamp_core.SessionJoined = await self.expect(wamp_core.SessionJoined)
+        return joined
+
+    async def subscribe(self, topic: str = TOPIC) -> int:
+        self.session.subscribe(topic)
+        await self.flush()
+        subscribed = await self.expect(wamp_core.SubscribeSucceeded)
+        return int(subscribed.subscription_id)
+
+    async def register(self, procedure: str = PROCEDURE) -> int:
+        self.session.register(procedure)
+        await self.flush()
+        registered = await self.expect(wamp_core.RegisterSucceeded)
+        return int(registered.registration_id)
+
+    async def closed(self) -> None:
+        """Read until the transport ends; the router must send nothing more."""
+        try:
+            event = await self.next_event()
+        except TransportClosed:
+            return
+        raise AssertionError(f"unexpected {event}")
+
+
+Connect = Callable[..., Awaitable[Peer]]
+
+
+@contextlib.asynccontextmanager
+async def hosting(
+    router: wamp_core.Router | None = None, **options: Any
+) -> AsyncIterator[tuple[RouterHost, Connect, trio.Nursery]]:
+    host = RouterHost(router or wamp_core.Router(["realm1"]), **options)
+    async with trio.open_nursery() as nursery:
+
+        async def connect(
+            serializer: str = "json", *, buffer: float = math.inf, join: bool = True
+        ) -> Peer:
+            client, server = memory_transport_pair(wamp_core.get_serializer(serializer), buffer)
+            nursery.start_soon(host.handle, server)
+            peer = Peer(client, server)
+            if join:
+                await peer.join()
+            return peer
+
+        with trio.fail_after(30):
+            yield host, connect, nursery
+        nursery.cancel_scope.cancel()
+
+
+def connection(host: RouterHost, peer: Peer) -> HostedConnection:
+    conn = host.connection_for(peer.server_side)
+    assert conn is not None
+    return conn
+
+
+# -- routing --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("serializer", ["json", "msgpack", "cbor", "wamp.2.json.batched"])
+async def test_rpc_and_pubsub_between_clients(serializer: str) -> None:
+    async with hosting() as (host, connect, _):
+        callee = await connect("cbor.batched")
+        caller = await connect(serializer)
+        subscriber = await connect("msgpack")
+        await callee.register()
+        await subscriber.subscribe()
+        assert len(host.connections) == 3
+
+        request = caller.session.call(PROCEDURE, [2, 3])
+        await caller.flush()
+        invocation = await callee.expect(wamp_core.InvocationReceived)
+        callee.session.yield_result(invocation.request_id, [sum(invocation.args)])
+        await callee.flush()
+        result = await caller.expect(wamp_core.ResultReceived)
+        assert (result.request_id, result.args) == (request, [5])
+
+        caller.session.publish(TOPIC, ["hello", b"\x00\x01"], acknowledge=True)
+        await caller.flush()
+        await caller.expect(wamp_core.PublishSucceeded)
+        event = await subscriber.expect(wamp_core.EventReceived)
+        assert event.args == ["hello", b"\x00\x01"]
+
+        stats = connection(host, subscriber)
+        assert stats.sent == 3  # WELCOME, SUBSCRIBED, EVENT
+        assert (stats.dropped, stats.queued, stats.closed_by_policy) == (0, 0, None)
+        assert "memory" in repr(stats)
+
+
+async def test_hello_carries_transport_info() -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Recorder(wamp_core.AnonymousAuthenticator):
+        def hello(self, info: wamp_core.HelloInfo) -> wamp_core.AuthOutcome:
+            seen.append(info.transport)
+            return super().hello(info)
+
+    router = wamp_core.Router(["realm1"], authenticator=Recorder())
+    async with hosting(router) as (_, connect, _):
+        await connect()
+    assert seen == [{"type": "memory"}]
+
+
+async def test_client_leaves_and_rejoins_on_the_same_transport() -> None:
+    async with hosting() as (host, connect, _):
+        peer = await connect()
+        peer.session.leave()
+        await peer.flush()
+        closed = await peer.expect(wamp_core.SessionClosed)
+        assert closed.reason == CloseReason.GOODBYE_AND_OUT
+        await peer.join()
+        assert connection(host, peer).session.state is SessionState.ESTABLISHED
+
+
+async def test_batched_serializer_joins_queued_deliveries() -> None:
+    async with hosting() as (host, connect, _):
+        subscriber = await connect("wamp.2.msgpack.batched", buffer=0)
+        await subscriber.subscribe()
+        publisher = await connect()
+        before = subscriber.transport_messages
+        for n in range(5):
+            publisher.session.publish(TOPIC, [n], acknowledge=True)
+        await publisher.flush()
+        for _ in range(5):
+            await publisher.expect(wamp_core.PublishSucceeded)
+        # All five EVENTs are queued now; the writer is stuck sending the first
+        # (an unbuffered transport nobody reads), so the rest go as one batch.
+        received = [(await subscriber.expect(wamp_core.EventReceived)).args[0] for _ in range(5)]
+        assert received == [0, 1, 2, 3, 4]
+        assert subscriber.transport_messages - before <= 2
+        await trio.testing.wait_all_tasks_blocked()
+        assert connection(host, subscriber).sent == 7
+
+
+async def test_batches_are_capped_by_batch_bytes() -> None:
+    async with hosting(batch_bytes=1) as (_, connect, _):
+        subscriber = await connect("wamp.2.json.batched", buffer=0)
+        await subscriber.subscribe()
+        publisher = await connect()
+        before = subscriber.transport_messages
+        for n in range(3):
+            publisher.session.publish(TOPIC, [n], acknowledge=True)
+        await publisher.flush()
+        for _ in range(3):
+            await publisher.expect(wamp_core.PublishSucceeded)
+        for _ in range(3):
+            await subscriber.expect(wamp_core.EventReceived)
+        assert subscriber.transport_messages - before == 3
+
+
+# -- backpressure ---------------------------------------------------------------------
+
+PUBLICATIONS = 5000
+
+
+async def publish_many(publisher: Peer, count: int) -> None:
+    """Publish ``count`` acknowledged events, pipelined, and wait for every ack."""
+    for n in range(count):
+        publisher.session.publish(TOPIC, [n], acknowledge=True)
+        await publisher.flush()
+    for _ in range(count):
+        await publisher.expect(wamp_core.PublishSucceeded)
+
+
+async def read_events(peer: Peer, count: int, into: list[int]) -> None:
+    for _ in range(count):
+        into.append((await peer.expect(wamp_core.EventReceived)).args[0])
+
+
+async def test_slow_subscriber_drops_events_without_slowing_anyone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "wamp_trio.router")
+    async with hosting(queue_size=16) as (host, connect, nursery):
+        slow = await connect(buffer=0)  # its writer blocks: nobody reads
+        await slow.subscribe()
+        fast = await connect()
+        await fast.subscribe()
+        publisher = await connect()
+        fast_seen: list[int] = []
+        async with trio.open_nursery() as inner:
+            inner.start_soon(read_events, fast, PUBLICATIONS, fast_seen)
+            await publish_many(publisher, PUBLICATIONS)
+
+        assert fast_seen == list(range(PUBLICATIONS))
+        slow_conn = connection(host, slow)
+        assert slow_conn.dropped > 0
+        assert host.dropped == slow_conn.dropped
+        for conn in host.connections:
+            assert conn.peak_queued <= host.queue_size
+        assert slow_conn.peak_queued == host.queue_size
+        assert connection(host, fast).dropped == 0
+        assert slow_conn.closed_by_policy is None
+
+        # Once it reads again it gets what was kept, in order, then new events.
+        kept = PUBLICATIONS - slow_conn.dropped
+        slow_seen: list[int] = []
+        await read_events(slow, kept, slow_seen)
+        assert slow_seen == sorted(slow_seen)
+        assert slow_conn.queued == 0
+        publisher.session.publish(TOPIC, ["after"], acknowledge=True)
+        await publisher.flush()
+        assert (await slow.expect(wamp_core.EventReceived)).args == ["after"]
+        assert nursery is not None
+
+    warnings = [r for r in caplog.records if "slow consumer" in r.getMessage()]
+    assert len(warnings) == 1  # logged once per connection, not once per drop
+    assert warnings[0].levelno == logging.WARNING
+    assert any("EVENTs were dropped" in r.getMessage() for r in caplog.records)
+
+
+async def test_slow_subscriber_is_disconnected_under_disconnect_policy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with hosting(queue_size=16, slow_consumer="disconnect") as (host, connect, _):
+        slow = await connect(buffer=0)
+        await slow.subscribe()
+        fast = await connect()
+        await fast.subscribe()
+        publisher = await connect()
+        slow_conn = connection(host, slow)
+        fast_seen: list[int] = []
+        async with trio.open_nursery() as inner:
+            inner.start_soon(read_events, fast, PUBLICATIONS, fast_seen)
+            await publish_many(publisher, PUBLICATIONS)
+        assert fast_seen == list(range(PUBLICATIONS))
+        await slow.closed()
+        await trio.testing.wait_all_tasks_blocked()
+        assert slow_conn.finished
+        assert slow_conn.closed_by_policy == "outbound queue full (16 messages)"
+        assert slow_conn.peak_queued == 16
+        assert (host.slow_disconnects, host.dropped) == (1, 0)
+        assert slow_conn not in host.connections
+        assert len(host.router.sessions) == 2
+    assert "closing the connection: outbound queue full" in caplog.text
+
+
+async def test_a_result_evicts_a_queued_event_under_drop_policy() -> None:
+    async with hosting(queue_size=4) as (host, connect, _):
+        callee = await connect()
+        await callee.register()
+        caller = await connect(buffer=0)
+        await caller.subscribe()
+        publisher = await connect()
+        await publish_many(publisher, 10)  # 1 being written, 4 queued, 5 dropped
+        conn = connection(host, caller)
+        assert (conn.queued, conn.dropped) == (4, 5)
+
+        request = caller.session.call(PROCEDURE, [1, 2])
+        await caller.flush()
+        invocation = await callee.expect(wamp_core.InvocationReceived)
+        callee.session.yield_result(invocation.request_id, [3])
+        await callee.flush()
+        await publish_many(publisher, 0)
+        seen: list[Any] = []
+        while True:
+            event = await caller.next_event()
+            if isinstance(event, wamp_core.ResultReceived):
+                break
+            seen.append(event.args[0])  # type: ignore[attr-defined]
+        assert event.request_id == request
+        assert event.args == [3]
+        assert seen == [0, 1, 2, 3]  # the newest queued EVENT (4) made room
+        assert conn.dropped == 6
+        assert conn.peak_queued == 4
+
+
+async def test_full_queue_without_events_disconnects_under_drop_policy() -> None:
+    async with hosting(queue_size=4) as (host, connect, _):
+        callee = await connect()
+        await callee.register()
+        caller = await connect(buffer=0)
+        conn = connection(host, caller)
+        for n in range(10):  # RESULTs pile up: the caller never reads them
+            caller.session.call(PROCEDURE, [n])
+        await caller.flush()
+        for _ in range(10):
+            invocation = await callee.expect(wamp_core.InvocationReceived)
+            callee.session.yield_result(invocation.request_id, invocation.args)
+            await callee.flush()
+            if conn.finished:
+                break
+        await caller.closed()
+        assert conn.closed_by_policy is not None
+        assert "none of them is an EVENT" in conn.closed_by_policy
+        assert host.slow_disconnects == 1
+        # The callee is fine.
+        assert connection(host, callee).session.state is SessionState.ESTABLISHED
+
+
+class LimitedTransport:
+    """A transport refusing to send messages longer than ``limit`` (like RawSocket)."""
+
+    def __init__(self, inner: MessageTransport, limit: float = math.inf) -> None:
+        self.inner = inner
+        self.limit = limit  # set once the session is established
+        self.serializer = inner.serializer
+        self.info = inner.info
+
+    async def send(self, data: bytes) -> None:
+        if len(data) > self.limit:
+            raise ValueError(f"message of {len(data)} bytes exceeds {self.limit}")
+        await self.inner.send(data)
+
+    async def receive(self) -> bytes:
+        return await self.inner.receive()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("serializer", ["json", "wamp.2.json.batched"])
+async def test_oversized_event_is_dropped_and_oversized_result_disconnects(
+    serializer: str,
+) -> None:
+    async with hosting() as (host, _, nursery):
+        callee_t, callee_server = memory_transport_pair(wamp_core.get_serializer("json"))
+        nursery.start_soon(host.handle, callee_server)
+        callee = Peer(callee_t, callee_server)
+        await callee.join()
+        await callee.register()
+
+        client_t, server_t = memory_transport_pair(wamp_core.get_serializer(serializer), 0)
+        limited = LimitedTransport(server_t)
+        nursery.start_soon(host.handle, limited)
+        peer = Peer(client_t, limited)
+        await peer.join()
+        await peer.subscribe()
+        limited.limit = 300
+        conn = host.connection_for(limited)
+        assert conn is not None
+
+        publisher = callee
+        publisher.session.publish(TOPIC, ["x" * 1000])
+        publisher.session.publish(TOPIC, ["small"])
+        await publisher.flush()
+        assert (await peer.expect(wamp_core.EventReceived)).args == ["small"]
+        assert (conn.dropped, host.dropped) == (1, 1)
+
+        peer.session.call(PROCEDURE)
+        await peer.flush()
+        invocation = await callee.expect(wamp_core.InvocationReceived)
+        callee.session.yield_result(invocation.request_id, ["y" * 1000])
+        await callee.flush()
+        await peer.closed()
+        assert conn.closed_by_policy is not None
+        assert "could not be sent: message of" in conn.closed_by_policy
+
+
+async def test_a_batch_too_large_for_the_transport_is_split() -> None:
+    async with hosting() as (host, connect, nursery):
+        client_t, server_t = memory_transport_pair(
+            wamp_core.get_serializer("wamp.2.json.batched"), 0
+        )
+        limited = LimitedTransport(server_t)
+        nursery.start_soon(host.handle, limited)
+        subscriber = Peer(client_t, limited)
+        await subscriber.join()
+        await subscriber.subscribe()
+        limited.limit = 100
+        publisher = await connect()
+        await publish_many(publisher, 6)
+        seen: list[int] = []
+        await read_events(subscriber, 6, seen)
+        assert seen == list(range(6))
+        conn = host.connection_for(limited)
+        assert conn is not None
+        assert conn.dropped == 0
+
+
+# -- connections ending -------------------------------------------------------------------
+
+
+async def test_callee_transport_cut_mid_call_cancels_the_call() -> None:
+    async with hosting() as (host, connect, _):
+        callee = await connect()
+        await callee.register()
+        caller = await connect("cbor")
+        request = caller.session.call(PROCEDURE, [1])
+        await caller.flush()
+        await callee.expect(wamp_core.InvocationReceived)
+        await callee.transport.aclose()
+        error = await caller.expect(wamp_core.ErrorReceived)
+        assert (error.request_id, error.error) == (request, ErrorURI.CANCELED)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(host.connections) == 1
+        assert len(host.router.attached) == 1
+
+
+async def test_protocol_violation_aborts_only_that_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "wamp_trio.router")
+    async with hosting() as (host, connect, _):
+        good = await connect()
+        await good.subscribe()
+        bad = await connect("msgpack")
+        await bad.transport.send(b"\xc1 not msgpack")
+        aborted = await bad.expect(wamp_core.SessionAborted)
+        assert aborted.reason == ErrorURI.PROTOCOL_VIOLATION
+        await bad.closed()
+
+        publisher = await connect()
+        publisher.session.publish(TOPIC, ["still here"], acknowledge=True)
+        await publisher.flush()
+        await publisher.expect(wamp_core.PublishSucceeded)
+        assert (await good.expect(wamp_core.EventReceived)).args == ["still here"]
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(host.connections) == 2
+    assert "protocol violation" in caplog.text
+
+
+async def test_violation_keeps_reading_until_the_abort_is_written() -> None:
+    async with hosting() as (host, connect, _):
+        bad = await connect(buffer=0)
+        conn = connection(host, bad)
+        await bad.transport.send(b'[1, "realm1", {}]')  # a second HELLO: violation
+        await bad.transport.send(b"more input, ignored")
+        assert conn.session.state is SessionState.FAILED
+        aborted = await bad.expect(wamp_core.SessionAborted)
+        assert aborted.reason == ErrorURI.PROTOCOL_VIOLATION
+        await bad.closed()
+
+
+async def test_peer_closing_before_hello() -> None:
+    async with hosting() as (host, connect, _):
+        peer = await connect(join=False)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(host.connections) == 1
+        await peer.transport.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        assert host.connections == ()
+        assert len(host.router.attached) == 0
+
+
+async def test_an_internal_error_ends_only_that_connection(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with hosting() as (host, connect, _):
+        good = await connect()
+        victim = await connect()
+        real = host.router.receive_data
+
+        def broken(session: wamp_core.RouterSession, data: bytes) -> None:
+            if data == b"boom":
+                raise RuntimeError("a bug")
+            real(session, data)
+
+        monkeypatch.setattr(host.router, "receive_data", broken)
+        await victim.transport.send(b"boom")
+        await victim.closed()
+        good.session.publish(TOPIC, [], acknowledge=True)
+        await good.flush()
+        await good.expect(wamp_core.PublishSucceeded)
+    assert "internal error" in caplog.text
+
+
+# -- shutdown -------------------------------------------------------------------------------
+
+
+async def test_shutdown_says_goodbye_to_everyone() -> None:
+    async with hosting() as (host, connect, nursery):
+        peers = [await connect(s) for s in ("json", "msgpack", "cbor", "wamp.2.cbor.batched")]
+        await peers[0].subscribe()
+        await peers[1].register()
+        idle = await connect(join=False)
+
+        async def client(peer: Peer) -> None:
+            closed = await peer.expect(wamp_core.SessionClosed)
+            assert closed.reason == CloseReason.SYSTEM_SHUTDOWN
+            assert closed.initiated_by_router
+            await peer.closed()
+
+        async with trio.open_nursery() as clients:
+            for peer in peers:
+                clients.start_soon(client, peer)
+            await host.shutdown()
+        await idle.closed()
+        assert host.connections == ()
+        assert host.router.attached == set() or len(host.router.attached) == 0
+
+        # Late arrivals are closed at once.
+        late = await connect(join=False)
+        await late.closed()
+        assert nursery is not None
+
+
+async def test_shutdown_gives_up_on_clients_that_do_not_answer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with hosting(shutdown_timeout=5.0) as (host, connect, _):
+        answering = await connect()
+        mute = await connect(buffer=0)  # never reads its GOODBYE
+        mute_conn = connection(host, mute)
+        start = trio.current_time()
+        async with trio.open_nursery() as clients:
+            clients.start_soon(answering.expect, wamp_core.SessionClosed)
+            await host.shutdown()
+        assert trio.current_time() - start >= 5.0
+        assert mute_conn.finished
+        assert host.connections == ()
+        await answering.closed()
+
+
+async def test_shutdown_with_custom_reason_and_timeout() -> None:
+    async with hosting() as (host, connect, _):
+        peer = await connect()
+        async with trio.open_nursery() as clients:
+            clients.start_soon(
+                functools.partial(host.shutdown, CloseReason.CLOSE_REALM, "bye", timeout=10.0)
+            )
+            closed = await peer.expect(wamp_core.SessionClosed)
+        assert closed.reason == CloseReason.CLOSE_REALM
+        assert closed.details == {"message": "bye"}
+
+
+async def test_handle_cancelled_from_outside_detaches() -> None:
+    host = RouterHost(wamp_core.Router(["realm1"]))
+    client_t, server_t = memory_transport_pair(wamp_core.get_serializer("json"))
+    peer = Peer(client_t, server_t)
+    callee_t, callee_server = memory_transport_pair(wamp_core.get_serializer("json"))
+    callee = Peer(callee_t, callee_server)
+    async with trio.open_nursery() as outer:
+        outer.start_soon(host.handle, callee_server)
+        await callee.join()
+        await callee.register()
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(host.handle, server_t)
+                await peer.join()
+                peer.session.call(PROCEDURE)
+                await peer.flush()
+                await callee.expect(wamp_core.InvocationReceived)
+                scope.cancel()
+        assert len(host.connections) == 1
+        # The caller is gone: the callee is told to stop (it supports canceling).
+        interrupt = await callee.expect(wamp_core.InterruptReceived)
+        assert interrupt.mode == "killnowait"
+        outer.cancel_scope.cancel()
+
+
+# -- construction and endpoints ---------------------------------------------------------------
+
+
+def test_options_are_checked() -> None:
+    router = wamp_core.Router(["realm1"])
+    with pytest.raises(ValueError, match="queue_size"):
+        RouterHost(router, queue_size=0)
+    with pytest.raises(ValueError, match="slow_consumer"):
+        RouterHost(router, slow_consumer="block")  # type: ignore[arg-type]
+    host = RouterHost(router)
+    assert host.connection_for(memory_transport_pair(wamp_core.get_serializer("json"))[0]) is None
+    assert (host.connections, host.dropped, host.slow_disconnects) == ((), 0, 0)
+
+
+def test_endpoint_urls() -> None:
+    listener = TcpListener(port=0)
+    assert [str(e) for e in _endpoints(listener, ("127.0.0.1", 4242))] == [
+        "ws://127.0.0.1:4242/ws",
+        "http://127.0.0.1:4242/lp (long-poll)",
+        "rs://127.0.0.1:4242 (RawSocket)",
+    ]
+    from wamp_trio._config import TlsConfig
+
+    secure = TcpListener(websocket="/wamp", longpoll=None, tls=TlsConfig("c.pem", "k.pem"))
+    assert _endpoints(secure, ("::1", 443, 0, 0)) == [
+        Endpoint("wss://[::1]:443/wamp", "websocket"),
+        Endpoint("rss://[::1]:443", "rawsocket"),
+    ]
+    assert str(Endpoint("unix://./wampcore.sock", "rawsocket")) == (
+        "unix://./wampcore.sock (RawSocket)"
+    )
+
+
+def test_event_type_is_known_for_deliveries() -> None:
+    # The drop policy relies on the core labelling each delivery with its type.
+    router = wamp_core.Router(["realm1"])
+    session = router.attach(wamp_core.get_serializer("json"))
+    router.receive_data(session, b'[1,"realm1",{"roles":{"subscriber":{}}}]')
+    (welcome,) = router.data_to_send()
+    assert welcome.type is MessageType.WELCOME
