@@ -28,7 +28,12 @@ from autobahn.wamp.serializer import (  # noqa: E402
     JsonSerializer,
     MsgPackSerializer,
 )
-from autobahn.wamp.types import CallOptions, ComponentConfig, PublishOptions  # noqa: E402
+from autobahn.wamp.types import (  # noqa: E402
+    CallOptions,
+    ComponentConfig,
+    PublishOptions,
+    RegisterOptions,
+)
 
 SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
 
@@ -74,7 +79,9 @@ class Probe(ApplicationSession):
                         details.progress(i)
                 return "liftoff"
 
-            await self.register(countdown, "com.example.countdown")
+            await self.register(
+                countdown, "com.example.countdown", options=RegisterOptions(details_arg="details")
+            )
             chunks: list[Any] = []
             final = await self.call(
                 "com.example.countdown", 3, options=CallOptions(on_progress=chunks.append)

@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+
+import wamp_core
+from wamp_core import CloseReason
 from wamp_trio._cli import _build_parser, main, parse_kwargs, parse_value, router_config, to_json
 from wamp_trio._cli import run_router as run_router_
 from wamp_trio._client import ApplicationError, CallResult, connect
@@ -26,9 +29,6 @@ from wamp_trio._config import DEFAULT_CONFIG, ConfigError, RealmConfig, TcpListe
 from wamp_trio._connect import open_transport
 from wamp_trio._host import Endpoint, RouterHost, serve_router
 from wamp_trio._transport import TransportClosed
-
-import wamp_core
-from wamp_core import CloseReason
 
 from .test_config import make_certificate
 from .test_host import Peer

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 import trio
+
+import wamp_core
+from wamp_core import ErrorURI, Message, MessageType, RouterSession
 from wamp_trio._client import (
     RUNTIME_ERROR,
     ApplicationError,
@@ -34,9 +37,6 @@ from wamp_trio._client import (
 from wamp_trio._config import TcpListener, UnixListener
 from wamp_trio._host import RouterHost, serve_router
 from wamp_trio._transport import MessageTransport, TransportClosed, memory_transport_pair
-
-import wamp_core
-from wamp_core import ErrorURI, Message, MessageType, RouterSession
 
 # -- a tiny router host over memory transports ---------------------------------------------
 

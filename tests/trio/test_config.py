@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from wamp_trio._config import (
     DEFAULT_CONFIG,
     MAX_MESSAGE_SIZE,

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import trio
+
+import wamp_core
 from wamp_trio._connect import open_transport
 from wamp_trio._longpoll import LongPollServer
 from wamp_trio._rawsocket import accept_rawsocket
 from wamp_trio._transport import MessageTransport, TransportClosed
 from wamp_trio._websocket import WebSocketHandshakeError, accept_websocket
-
-import wamp_core
 
 from .test_longpoll import serve_connection
 from .test_rawsocket import make_tls_contexts

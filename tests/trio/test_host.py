@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from wamp_trio._config import TcpListener
-from wamp_trio._host import Endpoint, HostedConnection, RouterHost, _endpoints
-from wamp_trio._transport import MessageTransport, TransportClosed, memory_transport_pair
 
 import wamp_core
 from wamp_core import CloseReason, ErrorURI, MessageType, SessionState
+from wamp_trio._config import TcpListener
+from wamp_trio._host import Endpoint, HostedConnection, RouterHost, _endpoints
+from wamp_trio._transport import MessageTransport, TransportClosed, memory_transport_pair
 
 TOPIC = "com.example.topic"
 PROCEDURE = "com.example.add"

@@ -21,14 +21,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+import wamp_core
 from wamp_trio import _listen
 from wamp_trio._connect import open_transport
 from wamp_trio._listen import serve_tcp, serve_unix
 from wamp_trio._longpoll import LongPollServer
 from wamp_trio._transport import MessageTransport, TransportClosed
 from wamp_trio._websocket import connect_websocket
-
-import wamp_core
 
 # -- helpers ----------------------------------------------------------------------------
 

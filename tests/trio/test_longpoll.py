@@ -13,10 +13,10 @@ import h11
 import pytest
 import trio
 import trio.testing
-from wamp_trio._longpoll import LongPollServer, connect_longpoll, host_header
-from wamp_trio._transport import MessageTransport, TransportClosed
 
 import wamp_core
+from wamp_trio._longpoll import LongPollServer, connect_longpoll, host_header
+from wamp_trio._transport import MessageTransport, TransportClosed
 
 from .test_rawsocket import make_tls_contexts
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from wamp_trio._rawsocket import RawSocketTransport, accept_rawsocket, connect_rawsocket
-from wamp_trio._transport import MessageTransport, TransportClosed
 
 import wamp_core
+from wamp_trio._rawsocket import RawSocketTransport, accept_rawsocket, connect_rawsocket
+from wamp_trio._transport import MessageTransport, TransportClosed
 
 SERIALIZERS = ["json", "msgpack", "cbor"]
 

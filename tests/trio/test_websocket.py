@@ -12,16 +12,6 @@ from typing import Any
 import pytest
 import trio
 import trio_websocket
-from wamp_trio._transport import TransportClosed
-from wamp_trio._websocket import (
-    ALL_SUBPROTOCOLS,
-    MAX_HEAD_SIZE,
-    WebSocketHandshakeError,
-    WebSocketTransport,
-    accept_websocket,
-    connect_websocket,
-    http_response,
-)
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -32,6 +22,17 @@ from wsproto.events import (
     Pong,
     Request,
     TextMessage,
+)
+
+from wamp_trio._transport import TransportClosed
+from wamp_trio._websocket import (
+    ALL_SUBPROTOCOLS,
+    MAX_HEAD_SIZE,
+    WebSocketHandshakeError,
+    WebSocketTransport,
+    accept_websocket,
+    connect_websocket,
+    http_response,
 )
 
 MiB = 1024 * 1024
