@@ -30,7 +30,17 @@ from ._client import (
     connect,
     open_session,
 )
-from ._config import ConfigError, RouterConfig, load_config, parse_config
+from ._config import (
+    ConfigError,
+    Limits,
+    RealmConfig,
+    RouterConfig,
+    TcpListener,
+    TlsConfig,
+    UnixListener,
+    load_config,
+    parse_config,
+)
 from ._connect import open_transport
 from ._host import Endpoint, HostedConnection, RouterHost, SlowConsumerPolicy, serve_router
 from ._listen import HttpEndpoint, serve_tcp, serve_unix
@@ -57,10 +67,12 @@ __all__ = [
     "HttpEndpoint",
     "InvocationDetails",
     "JoinError",
+    "Limits",
     "LongPollServer",
     "MessageTransport",
     "ProgressiveCall",
     "RawSocketTransport",
+    "RealmConfig",
     "ReconnectPolicy",
     "Registration",
     "RouterConfig",
@@ -69,9 +81,12 @@ __all__ = [
     "SessionEnded",
     "SlowConsumerPolicy",
     "Subscription",
+    "TcpListener",
+    "TlsConfig",
     "TransportClosed",
     "TransportFactory",
     "TransportLost",
+    "UnixListener",
     "WampError",
     "WebSocketHandshakeError",
     "WebSocketTransport",

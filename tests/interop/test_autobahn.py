@@ -50,8 +50,9 @@ def url_for(endpoints: list[Endpoint], kind: str) -> str:
         ("rawsocket", "json"),
         ("rawsocket", "msgpack"),
         ("rawsocket", "cbor"),
-        ("unix", "msgpack"),
         ("unix", "json"),
+        ("unix", "msgpack"),
+        ("unix", "cbor"),
     ],
 )
 async def test_autobahn_client_against_our_router(
