@@ -14,7 +14,7 @@ from ._auth import (
     HelloInfo,
 )
 from ._client import CLIENT_ROLES, ClientSession, ClientState
-from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._errors import LocalProtocolError, ProcedureError, ProtocolError, RemoteProtocolError
 from ._ids import MAX_ID, IdSource, SequentialIds, is_id, random_id
 from ._longpoll import (
     LONGPOLL_CONTENT_TYPES,
@@ -78,7 +78,16 @@ from ._rawsocket import (
     rawsocket_length_exponent,
     rawsocket_max_length,
 )
-from ._router import ROUTER_ROLES, Delivery, Realm, Router, RouterSession, SessionState
+from ._router import (
+    ROUTER_ROLES,
+    Delivery,
+    ProcedureHandler,
+    Realm,
+    Router,
+    RouterSession,
+    SessionState,
+    Timer,
+)
 from ._serializers import (
     SERIALIZERS,
     SerializationError,
@@ -172,6 +181,8 @@ __all__ = [
     "Message",
     "MessageType",
     "PatternMap",
+    "ProcedureError",
+    "ProcedureHandler",
     "ProtocolError",
     "Publish",
     "PublishSucceeded",
@@ -212,6 +223,7 @@ __all__ = [
     "SubscribeSucceeded",
     "Subscribed",
     "SubscriptionRevoked",
+    "Timer",
     "Unregister",
     "UnregisterSucceeded",
     "Unregistered",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
+from ._errors import ProcedureError
 from ._messages import (
     Call,
     Cancel,
@@ -30,7 +31,7 @@ from ._messages import (
 from ._uri import MATCH_POLICIES, ErrorURI, MatchPolicy, PatternMap, is_reserved_uri, is_valid_uri
 
 if TYPE_CHECKING:
-    from ._router import Router, RouterSession
+    from ._router import ProcedureHandler, Router, RouterSession
 
 __all__ = ["CANCEL_MODES", "INVOKE_POLICIES", "Dealer", "PendingCall", "Registration"]
 
@@ -170,6 +171,10 @@ class Dealer:
                 f"invalid procedure URI {message.procedure!r}",
             )  # fmt: skip
             return
+        provided = router.procedures.get(message.procedure)
+        if provided is not None:
+            self._call_provided(session, message, provided)
+            return
         registration = self._table.best(message.procedure)
         if registration is None:
             router.send_error(
@@ -207,6 +212,25 @@ class Dealer:
         pending = PendingCall(session, message.request, callee, invocation, progress)
         session.calls[message.request] = pending
         callee.invocations[invocation] = pending
+
+    def _call_provided(
+        self, session: RouterSession, message: Call, handler: ProcedureHandler
+    ) -> None:
+        router = self._router
+        try:
+            args, kwargs = handler(session, message)
+        except ProcedureError as exc:
+            error = Error(
+                _T.CALL, message.request, {}, exc.error,
+                exc.error_args or None, exc.error_kwargs or None,
+            )  # fmt: skip
+            router.send(session, error)
+            return
+        if not router.send(session, Result(message.request, {}, args, kwargs)):
+            router.send_error(
+                session, _T.CALL, message.request, ErrorURI.INVALID_ARGUMENT,
+                "the result cannot be encoded for the caller's serializer",
+            )  # fmt: skip
 
     def _pick(self, registration: Registration) -> RouterSession:
         callees = registration.callees

@@ -8,7 +8,7 @@ queued the ABORT that the spec requires and moved to an error state).
 
 from __future__ import annotations
 
-__all__ = ["LocalProtocolError", "ProtocolError", "RemoteProtocolError"]
+__all__ = ["LocalProtocolError", "ProcedureError", "ProtocolError", "RemoteProtocolError"]
 
 PROTOCOL_VIOLATION = "wamp.error.protocol_violation"
 
@@ -36,3 +36,15 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer violated the protocol (malformed bytes, illegal message or order)."""
+
+
+class ProcedureError(Exception):
+    """Raised by a procedure the router provides itself: the caller gets
+    ERROR ``error`` with these ``args`` and ``kwargs`` (an application-level
+    answer, not a protocol error)."""
+
+    def __init__(self, error: str, *args: object, **kwargs: object) -> None:
+        super().__init__(error, *args)
+        self.error = error
+        self.error_args = list(args)
+        self.error_kwargs = dict(kwargs)

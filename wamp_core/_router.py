@@ -27,8 +27,10 @@ session's state except through the protocol (events, invocations, results).
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 import random
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, NamedTuple, NoReturn
 
 from ._auth import Accept, AnonymousAuthenticator, AuthChallenge, Authenticator, Deny, HelloInfo
@@ -62,10 +64,12 @@ __all__ = [
     "ROUTER_ROLES",
     "TRANSITIONS",
     "Delivery",
+    "ProcedureHandler",
     "Realm",
     "Router",
     "RouterSession",
     "SessionState",
+    "Timer",
 ]
 
 _VERSION = "0.1.0"
@@ -134,6 +138,29 @@ TRANSITIONS: dict[tuple[SessionState, MessageType], str] = {
 _SEQUENTIAL = frozenset(
     {_T.SUBSCRIBE, _T.UNSUBSCRIBE, _T.PUBLISH, _T.REGISTER, _T.UNREGISTER, _T.CALL}
 )
+
+
+ProcedureHandler = Callable[
+    ["RouterSession", Call], "tuple[list[Any] | None, dict[str, Any] | None]"
+]
+"""A procedure the router itself provides (the meta API, event history ...):
+called with the calling session and its CALL, it returns the result's
+``(args, kwargs)`` or raises ``ProcedureError``."""
+
+
+class Timer:
+    """A callback scheduled with ``Router.call_at``; ``cancel()`` stops it."""
+
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not run the callback."""
+        self.cancelled = True
 
 
 class Delivery(NamedTuple):
@@ -253,6 +280,7 @@ class Router:
         strict_request_ids: bool = True,
         agent: str = f"wamp-core-{_VERSION}",
         roles: dict[str, dict[str, Any]] | None = None,
+        now: float = 0.0,
     ) -> None:
         self.auto_create_realms = auto_create_realms
         self.authenticator: Authenticator = authenticator or AnonymousAuthenticator()
@@ -267,6 +295,12 @@ class Router:
         self._out: list[Delivery] = []
         self.closing: str | None = None
         """The reason given to ``shutdown()``, once it was called."""
+        self.now = now
+        """The current time (seconds since the epoch), as last given to ``tick()``."""
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._timer_order = itertools.count()
+        self.procedures: dict[str, ProcedureHandler] = {}
+        """Procedures the router provides itself, by URI (see ``add_procedure``)."""
         for name in realms:
             self.add_realm(name)
 
@@ -319,6 +353,48 @@ class Router:
             new = self._new_id()
             if new not in taken:
                 return new
+
+    # -- time ----------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Advance the router's clock to ``now`` and run every timer that is due.
+
+        The core never reads a clock: the adapter calls ``tick(time.time())``
+        before feeding input and whenever ``next_deadline()`` has passed. ``now``
+        is wall-clock time (seconds since the epoch), which also stamps what the
+        router records (event history, meta API ``created``).
+        """
+        self.now = now
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, timer = heapq.heappop(timers)
+            if not timer.cancelled:
+                timer.callback()
+
+    def next_deadline(self) -> float | None:
+        """When the next timer is due (for the adapter's sleep), or None."""
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        """Run ``callback`` at the first ``tick()`` at or after ``when``."""
+        timer = Timer(when, callback)
+        heapq.heappush(self._timers, (when, next(self._timer_order), timer))
+        return timer
+
+    # -- router-provided procedures --------------------------------------------------
+
+    def add_procedure(self, uri: str, handler: ProcedureHandler) -> None:
+        """Provide procedure ``uri`` from the router itself (for every realm).
+
+        A CALL to it is answered by ``handler`` directly; no callee can register
+        it. Meant for the ``wamp.`` meta procedures.
+        """
+        if not is_valid_uri(uri):
+            raise LocalProtocolError(f"invalid procedure URI {uri!r}", ErrorURI.INVALID_URI)
+        self.procedures[uri] = handler
 
     # -- output ------------------------------------------------------------------
 

@@ -1091,3 +1091,69 @@ def test_deliveries_carry_the_message_type() -> None:
     *_, abort, close = hub.router.data_to_send()
     assert abort.type is MessageType.ABORT
     assert (close.data, close.type) == (None, None)
+
+
+# -- clock and router-provided procedures --------------------------------------------------
+
+
+def test_timers_run_in_order_when_due_and_can_be_cancelled() -> None:
+    router = Router(["realm1"], now=100.0)
+    assert router.now == 100.0
+    assert router.next_deadline() is None
+    ran: list[str] = []
+    router.call_at(105.0, lambda: ran.append("b"))
+    first = router.call_at(103.0, lambda: ran.append("a"))
+    cancelled = router.call_at(101.0, lambda: ran.append("never"))
+    router.call_at(105.0, lambda: ran.append("c"))
+    cancelled.cancel()
+    assert router.next_deadline() == 103.0  # the cancelled head is skipped
+    router.tick(102.0)
+    assert ran == []
+    router.tick(105.0)
+    assert ran == ["a", "b", "c"]  # due order, then scheduling order
+    assert router.now == 105.0
+    assert router.next_deadline() is None
+    first.cancel()  # cancelling a timer that already ran is harmless
+    router.call_at(150.0, lambda: ran.append("late")).cancel()
+    router.tick(200.0)  # a cancelled timer that falls due is skipped
+    assert ran == ["a", "b", "c"]
+
+
+def test_router_provided_procedure() -> None:
+    from wamp_core import Call, ProcedureError, Result
+
+    hub = Hub()
+    seen: list[tuple[int, list[Any] | None]] = []
+
+    def count(session: Any, call: Call) -> tuple[list[Any] | None, dict[str, Any] | None]:
+        seen.append((session.session_id, call.args))
+        if call.args == ["fail"]:
+            raise ProcedureError("wamp.error.invalid_argument", "bad", detail=1)
+        if call.args == ["bare"]:
+            raise ProcedureError("wamp.error.no_such_session")
+        if call.args == ["nan"]:
+            return [float("nan")], None
+        return [len(hub.router.sessions)], {"realm": session.realm_name}
+
+    hub.router.add_procedure("wamp.session.count", count)
+    with pytest.raises(LocalProtocolError):
+        hub.router.add_procedure("bad uri", count)
+    wire = hub.joined_wire()
+    wire.send(Call(wire.req(), {}, "wamp.session.count"))
+    assert wire.take() == [Result(1, {}, [1], {"realm": "realm1"})]
+    wire.send(Call(wire.req(), {}, "wamp.session.count", ["fail"]))
+    assert wire.take() == [
+        Error(MessageType.CALL, 2, {}, "wamp.error.invalid_argument", ["bad"], {"detail": 1})
+    ]
+    wire.send(Call(wire.req(), {}, "wamp.session.count", ["bare"]))
+    assert wire.take() == [Error(MessageType.CALL, 3, {}, "wamp.error.no_such_session")]
+    wire.send(Call(wire.req(), {}, "wamp.session.count", ["nan"]))
+    (error,) = wire.take()
+    assert isinstance(error, Error)
+    assert error.error == "wamp.error.invalid_argument"
+    assert seen[0] == (wire.slot.session_id, None)
+    # a callee cannot take the name over
+    wire.send(Register(wire.req(), {}, "wamp.session.count"))
+    (refused,) = wire.take()
+    assert isinstance(refused, Error)
+    assert refused.error == "wamp.error.invalid_uri"
