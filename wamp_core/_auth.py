@@ -70,6 +70,9 @@ class Accept:
     authmethod: str = "anonymous"
     authprovider: str = "static"
     authextra: dict[str, Any] = field(default_factory=dict)
+    trustlevel: int | None = None
+    """AP/ap_rpc_call_trustlevels.md, AP/ap_pubsub_publication_trustlevels.md:
+    the trust level the router assigns the session (0 is the lowest), or None."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,12 +30,16 @@ class Subscription:
     the same policy gets the same subscription ID.
     """
 
-    __slots__ = ("id", "match", "subscribers", "uri")
+    __slots__ = ("created", "id", "match", "subscribers", "uri")
 
-    def __init__(self, subscription_id: int, uri: str, match: MatchPolicy) -> None:
+    def __init__(
+        self, subscription_id: int, uri: str, match: MatchPolicy, created: float = 0.0
+    ) -> None:
         self.id = subscription_id
         self.uri = uri
         self.match = match
+        self.created = created
+        """Router time (``Router.now``) when the subscription was created."""
         # insertion-ordered set
         self.subscribers: dict[RouterSession, None] = {}
 
@@ -75,13 +79,18 @@ class Broker:
         subscription = self._table.get(message.topic, match)
         if subscription is None:
             subscription = Subscription(
-                router.new_router_id(self.subscriptions), message.topic, match
+                router.new_router_id(self.subscriptions), message.topic, match, router.now
             )
             self._table.set(message.topic, match, subscription)
             self.subscriptions[subscription.id] = subscription
-        subscription.subscribers[session] = None
-        session.subscriptions.add(subscription.id)
+            for observer in router.observers:
+                observer.subscription_created(session, subscription)
         router.send(session, Subscribed(message.request, subscription.id))
+        if session not in subscription.subscribers:
+            subscription.subscribers[session] = None
+            session.subscriptions.add(subscription.id)
+            for observer in router.observers:
+                observer.subscribed(session, subscription)
 
     def unsubscribe(self, session: RouterSession, message: Unsubscribe) -> None:
         """Handle UNSUBSCRIBE: UNSUBSCRIBED, or ERROR no_such_subscription."""
@@ -98,9 +107,14 @@ class Broker:
     def _drop(self, session: RouterSession, subscription: Subscription) -> None:
         del subscription.subscribers[session]
         session.subscriptions.discard(subscription.id)
+        observers = self._router.observers
+        for observer in observers:
+            observer.unsubscribed(session, subscription)
         if not subscription.subscribers:
             self._table.remove(subscription.uri, subscription.match)
             del self.subscriptions[subscription.id]
+            for observer in observers:
+                observer.subscription_deleted(session, subscription)
 
     def remove_session(self, session: RouterSession) -> None:
         """Drop every subscription of a session that leaves."""

@@ -51,13 +51,22 @@ DEFAULT_CANCEL_MODE = "killnowait"
 class Registration:
     """One registration: a (procedure, match policy) pair and its callees."""
 
-    __slots__ = ("callees", "id", "invoke", "match", "next_index", "uri")
+    __slots__ = ("callees", "created", "id", "invoke", "match", "next_index", "uri")
 
-    def __init__(self, registration_id: int, uri: str, match: MatchPolicy, invoke: str) -> None:
+    def __init__(
+        self,
+        registration_id: int,
+        uri: str,
+        match: MatchPolicy,
+        invoke: str,
+        created: float = 0.0,
+    ) -> None:
         self.id = registration_id
         self.uri = uri
         self.match = match
         self.invoke = invoke
+        self.created = created
+        """Router time (``Router.now``) when the registration was created."""
         self.callees: list[RouterSession] = []  # in registration order
         self.next_index = 0  # round-robin position
 
@@ -120,10 +129,16 @@ class Dealer:
             error = ErrorURI.PROCEDURE_ALREADY_EXISTS
             if registration is None:
                 registration = Registration(
-                    router.new_router_id(self.registrations), message.procedure, match, invoke
+                    router.new_router_id(self.registrations),
+                    message.procedure,
+                    match,
+                    invoke,
+                    router.now,
                 )
                 self._table.set(message.procedure, match, registration)
                 self.registrations[registration.id] = registration
+                for observer in router.observers:
+                    observer.registration_created(session, registration)
             elif "single" in (invoke, registration.invoke) or invoke != registration.invoke:
                 # AP/ap_rpc_shared_registration.md: a second registration must use
                 # the same shared policy; the spec names no error URI for a mismatch.
@@ -138,6 +153,8 @@ class Dealer:
         registration.callees.append(session)
         session.registrations.add(registration.id)
         router.send(session, Registered(message.request, registration.id))
+        for observer in router.observers:
+            observer.registered(session, registration)
 
     def unregister(self, session: RouterSession, message: Unregister) -> None:
         """Handle UNREGISTER: UNREGISTERED, or ERROR no_such_registration."""
@@ -154,9 +171,14 @@ class Dealer:
     def _drop(self, session: RouterSession, registration: Registration) -> None:
         registration.callees.remove(session)
         session.registrations.discard(registration.id)
+        observers = self._router.observers
+        for observer in observers:
+            observer.unregistered(session, registration)
         if not registration.callees:
             self._table.remove(registration.uri, registration.match)
             del self.registrations[registration.id]
+            for observer in observers:
+                observer.registration_deleted(session, registration)
 
     # -- calls ---------------------------------------------------------------------
 

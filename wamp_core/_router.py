@@ -34,8 +34,8 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any, NamedTuple, NoReturn
 
 from ._auth import Accept, AnonymousAuthenticator, AuthChallenge, Authenticator, Deny, HelloInfo
-from ._broker import Broker
-from ._dealer import Dealer, PendingCall
+from ._broker import Broker, Subscription
+from ._dealer import Dealer, PendingCall, Registration
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._ids import MAX_ID, IdSource, SequentialIds, random_id
 from ._messages import (
@@ -67,6 +67,7 @@ __all__ = [
     "ProcedureHandler",
     "Realm",
     "Router",
+    "RouterObserver",
     "RouterSession",
     "SessionState",
     "Timer",
@@ -163,6 +164,47 @@ class Timer:
         self.cancelled = True
 
 
+class RouterObserver:
+    """Base class for code that follows the router's state (the meta API does).
+
+    Add an instance to ``Router.observers``; override what you need. Calls are
+    synchronous and come in the spec's order (AP/ap_rpc_registration_meta_api.md:
+    create before register, unregister before delete). ``session_left`` comes
+    after the session's subscriptions and registrations were removed, while its
+    identity (``session_id``, ``realm``, ``authid`` ...) is still set.
+    """
+
+    def session_joined(self, session: RouterSession) -> None:
+        """A session was established (WELCOME sent)."""
+
+    def session_left(self, session: RouterSession) -> None:
+        """An established session ended (GOODBYE, ABORT, violation, detach, kill)."""
+
+    def subscription_created(self, session: RouterSession, subscription: Subscription) -> None:
+        """``session``'s SUBSCRIBE created a new subscription."""
+
+    def subscribed(self, session: RouterSession, subscription: Subscription) -> None:
+        """``session`` was added to ``subscription``."""
+
+    def unsubscribed(self, session: RouterSession, subscription: Subscription) -> None:
+        """``session`` was removed from ``subscription``."""
+
+    def subscription_deleted(self, session: RouterSession, subscription: Subscription) -> None:
+        """``subscription`` lost its last subscriber (``session``) and is gone."""
+
+    def registration_created(self, session: RouterSession, registration: Registration) -> None:
+        """``session``'s REGISTER created a new registration."""
+
+    def registered(self, session: RouterSession, registration: Registration) -> None:
+        """``session`` was added to ``registration``'s callees."""
+
+    def unregistered(self, session: RouterSession, registration: Registration) -> None:
+        """``session`` was removed from ``registration``'s callees."""
+
+    def registration_deleted(self, session: RouterSession, registration: Registration) -> None:
+        """``registration`` lost its last callee (``session``) and is gone."""
+
+
 class Delivery(NamedTuple):
     """Output of the router: ``data`` for ``session``'s transport, or None to
     close that transport once everything queued before has been written.
@@ -204,6 +246,7 @@ class RouterSession:
         "state",
         "subscriptions",
         "transport",
+        "trustlevel",
     )
 
     def __init__(self, serializer: Serializer, transport: dict[str, Any]) -> None:
@@ -221,6 +264,7 @@ class RouterSession:
         self.authmethod = ""
         self.authprovider = ""
         self.authextra: dict[str, Any] = {}
+        self.trustlevel: int | None = None
         self.roles: dict[str, Any] = {}
         self.last_request = 0
         self.next_invocation = SequentialIds()
@@ -301,6 +345,9 @@ class Router:
         self._timer_order = itertools.count()
         self.procedures: dict[str, ProcedureHandler] = {}
         """Procedures the router provides itself, by URI (see ``add_procedure``)."""
+        self.observers: list[RouterObserver] = []
+        """Told about sessions, subscriptions and registrations as they come and go
+        (the meta API is one); see ``RouterObserver``."""
         for name in realms:
             self.add_realm(name)
 
@@ -490,12 +537,14 @@ class Router:
         state = session.state
         session.state = SessionState.CLOSED
         session._auth = None
-        if state in (SessionState.ESTABLISHED, SessionState.SHUTTING_DOWN) and session.realm:
-            realm = session.realm
+        if state is SessionState.ESTABLISHED:
+            realm = self._realm(session)
             realm.broker.remove_session(session)
             realm.dealer.remove_session(session)
             del realm.sessions[session.session_id]
             del self._sessions[session.session_id]
+            for observer in self.observers:
+                observer.session_left(session)
         session._reset()
 
     def _ignore(self, session: RouterSession, message: Message) -> None:
@@ -572,6 +621,7 @@ class Router:
         session.authextra = accept.authextra
         realm.sessions[session.session_id] = session
         self._sessions[session.session_id] = session
+        session.trustlevel = accept.trustlevel
         details: dict[str, Any] = {
             "realm": realm.name,
             "roles": self.roles,
@@ -585,6 +635,9 @@ class Router:
             details["authextra"] = accept.authextra
         if not self._emit(session, Welcome(session.session_id, details)):
             self._refuse(session, ErrorURI.AUTHENTICATION_FAILED, "the WELCOME cannot be encoded")
+            return
+        for observer in self.observers:
+            observer.session_joined(session)
 
     # -- closing ---------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ from wamp_core import (
     Result,
     ResultReceived,
     Router,
+    RouterObserver,
     RouterSession,
     SequentialIds,
     SessionAborted,
@@ -1157,3 +1158,92 @@ def test_router_provided_procedure() -> None:
     (refused,) = wire.take()
     assert isinstance(refused, Error)
     assert refused.error == "wamp.error.invalid_uri"
+
+
+class Recorder(RouterObserver):
+    """Records every observer call as (hook, session id, subscription/registration uri)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, str | None]] = []
+
+    def _note(self, hook: str, session: Any, item: Any = None) -> None:
+        self.calls.append((hook, session.session_id, None if item is None else item.uri))
+
+    def session_joined(self, session: Any) -> None:
+        self._note("joined", session)
+
+    def session_left(self, session: Any) -> None:
+        self._note("left", session)
+
+    def subscription_created(self, session: Any, subscription: Any) -> None:
+        self._note("sub_created", session, subscription)
+
+    def subscribed(self, session: Any, subscription: Any) -> None:
+        self._note("subscribed", session, subscription)
+
+    def unsubscribed(self, session: Any, subscription: Any) -> None:
+        self._note("unsubscribed", session, subscription)
+
+    def subscription_deleted(self, session: Any, subscription: Any) -> None:
+        self._note("sub_deleted", session, subscription)
+
+    def registration_created(self, session: Any, registration: Any) -> None:
+        self._note("reg_created", session, registration)
+
+    def registered(self, session: Any, registration: Any) -> None:
+        self._note("registered", session, registration)
+
+    def unregistered(self, session: Any, registration: Any) -> None:
+        self._note("unregistered", session, registration)
+
+    def registration_deleted(self, session: Any, registration: Any) -> None:
+        self._note("reg_deleted", session, registration)
+
+
+def test_observers_follow_sessions_subscriptions_and_registrations() -> None:
+    hub = Hub(Router(["realm1"], now=1000.0))
+    recorder = Recorder()
+    hub.router.observers.extend([RouterObserver(), recorder])  # the base class does nothing
+    a = hub.joined_wire()
+    b = hub.joined_wire()
+    ida, idb = a.slot.session_id, b.slot.session_id
+    a.send(Subscribe(a.req(), {}, "com.t"))
+    b.send(Subscribe(b.req(), {}, "com.t"), Subscribe(b.req(), {}, "com.t"))  # 2nd: no-op
+    a.send(Register(a.req(), {"invoke": "roundrobin"}, "com.p"))
+    b.send(Register(b.req(), {"invoke": "roundrobin"}, "com.p"))
+    subscription = next(iter(hub.router.realms["realm1"].broker.subscriptions.values()))
+    registration = next(iter(hub.router.realms["realm1"].dealer.registrations.values()))
+    assert (subscription.created, registration.created) == (1000.0, 1000.0)
+    a.send(Unsubscribe(a.req(), subscription.id))
+    hub.drop(b)
+    assert recorder.calls == [
+        ("joined", ida, None),
+        ("joined", idb, None),
+        ("sub_created", ida, "com.t"),
+        ("subscribed", ida, "com.t"),
+        ("subscribed", idb, "com.t"),
+        ("reg_created", ida, "com.p"),
+        ("registered", ida, "com.p"),
+        ("registered", idb, "com.p"),
+        ("unsubscribed", ida, "com.t"),
+        ("unsubscribed", idb, "com.t"),
+        ("sub_deleted", idb, "com.t"),
+        ("unregistered", idb, "com.p"),
+        ("left", idb, None),
+    ]
+    recorder.calls.clear()
+    a.send(Unregister(a.req(), registration.id))
+    assert recorder.calls == [("unregistered", ida, "com.p"), ("reg_deleted", ida, "com.p")]
+
+
+def test_trustlevel_comes_from_accept() -> None:
+    class Trusting(ScriptedAuth):
+        def hello(self, info: HelloInfo) -> AuthOutcome:
+            return Accept("joe", "user", trustlevel=3)
+
+    hub = Hub(Router(["realm1"], authenticator=Trusting()))
+    wire = hub.joined_wire()
+    assert wire.slot.trustlevel == 3
+    assert hub.joined_wire().slot.trustlevel == 3
+    plain = Hub().joined_wire()
+    assert plain.slot.trustlevel is None
