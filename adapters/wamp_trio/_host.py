@@ -19,6 +19,12 @@ applies:
 Either way a publisher, and every other session, goes on at full speed, and
 memory stays bounded. Dropping is logged once per connection.
 
+Time: the core reads no clock. The host calls ``router.tick(clock())`` before
+feeding each message, and ``RouterHost.run()`` sleeps until
+``router.next_deadline()`` to fire timers (call timeouts) when no message
+arrives. ``serve_router`` starts ``run()``; an embedder that calls ``handle()``
+itself should start it too (without it, timers fire only when input arrives).
+
 ``serve_router(host, listeners)`` binds TCP (WebSocket, long-poll, RawSocket
 on one port) and Unix (RawSocket) listeners, in the shape of
 ``trio.serve_tcp``: ``await nursery.start(serve_router, ...)`` returns the bound
@@ -32,7 +38,8 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple, NoReturn
 
 import trio
@@ -138,6 +145,7 @@ class RouterHost:
         shutdown_timeout: float = 5.0,
         close_timeout: float = 2.0,
         batch_bytes: int = 65536,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size}")
@@ -156,6 +164,10 @@ class RouterHost:
         self._connections: dict[RouterSession, HostedConnection] = {}
         self._changed = trio.lowlevel.ParkingLot()  # a session's state may have changed
         self._closing = False
+        self.clock = clock
+        """Wall-clock time in seconds since the epoch, fed to ``router.tick()``."""
+        self._timers_changed = trio.lowlevel.ParkingLot()
+        self._sleeping_until: float | None = None  # the deadline run() waits for
 
     @property
     def connections(self) -> tuple[HostedConnection, ...]:
@@ -215,8 +227,10 @@ class RouterHost:
                 return
             if conn._dead:
                 return
+            router = self.router
+            router.tick(self.clock())
             try:
-                self.router.receive_data(session, data)
+                router.receive_data(session, data)
             except wamp_core.RemoteProtocolError as exc:
                 # The core queued ABORT and a close: keep reading (and ignoring)
                 # until the writer has flushed them and closes the connection.
@@ -224,6 +238,11 @@ class RouterHost:
             finally:
                 self._dispatch()
             self._changed.unpark_all()
+            deadline = router.next_deadline()
+            if deadline is not None and (
+                self._sleeping_until is None or deadline < self._sleeping_until
+            ):
+                self._timers_changed.unpark_all()  # run() must wake up earlier
 
     async def _write_loop(self, conn: HostedConnection) -> None:
         transport = conn.transport
@@ -285,6 +304,25 @@ class RouterHost:
                 TransportClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError
             ):
                 await transport.aclose()
+
+    # -- timers --------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Fire the router's timers (call timeouts, ...) when they fall due; runs until
+        cancelled. ``await nursery.start(host.run)``."""
+        task_status.started()
+        while True:
+            deadline = self.router.next_deadline()
+            self._sleeping_until = deadline
+            delay = math.inf if deadline is None else max(0.0, deadline - self.clock())
+            with trio.move_on_after(delay):
+                await self._timers_changed.park()
+            self._sleeping_until = None
+            self.router.tick(self.clock())
+            self._dispatch()
+            self._changed.unpark_all()
 
     # -- output --------------------------------------------------------------------
 
@@ -445,6 +483,7 @@ async def serve_router(
     exponent = wamp_core.rawsocket_length_exponent(max_message_size)
     endpoints: list[Endpoint] = []
     async with trio.open_nursery() as nursery:
+        await nursery.start(host.run)
         for listener in listeners:
             if isinstance(listener, TcpListener):
                 longpoll = None

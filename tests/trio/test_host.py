@@ -633,3 +633,38 @@ def test_event_type_is_known_for_deliveries() -> None:
     router.receive_data(session, b'[1,"realm1",{"roles":{"subscriber":{}}}]')
     (welcome,) = router.data_to_send()
     assert welcome.type is MessageType.WELCOME
+
+
+# -- timers ---------------------------------------------------------------------------
+
+
+async def test_run_fires_router_timers_without_input(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A timer set while handling a message fires from run(), with no further input."""
+    router = wamp_core.Router(["realm1"])
+    epoch = 1_700_000_000.0
+
+    def clock() -> float:
+        return epoch + trio.current_time()
+
+    async with hosting(router, clock=clock) as (host, connect, nursery):
+        await nursery.start(host.run)
+        peer = await connect()
+        assert router.now == clock()  # ticked before the HELLO was handled
+        fired: list[float] = []
+        start = trio.current_time()
+        router.call_at(clock() + 20, lambda: fired.append(router.now))
+        # run() is asleep with no deadline; a message makes it recompute.
+        peer.session.publish("com.example.nobody")
+        await peer.flush()
+        first = router.call_at(clock() + 5, router.shutdown)
+        peer.session.publish("com.example.nobody")
+        await peer.flush()
+        closed = await peer.expect(wamp_core.SessionClosed)
+        assert closed.reason == CloseReason.SYSTEM_SHUTDOWN
+        assert trio.current_time() - start >= 5
+        assert not first.cancelled
+        assert fired == []
+        await trio.sleep(20)
+        assert fired == [epoch + start + 20]
