@@ -13,6 +13,7 @@ from ._auth import (
     Deny,
     HelloInfo,
 )
+from ._broker import HISTORY_UNAVAILABLE, HistoryRule, format_timestamp, parse_timestamp
 from ._client import CLIENT_ROLES, ClientSession, ClientState
 from ._errors import LocalProtocolError, ProcedureError, ProtocolError, RemoteProtocolError
 from ._ids import MAX_ID, IdSource, SequentialIds, is_id, random_id
@@ -58,6 +59,7 @@ from ._messages import (
     Yield,
     parse_message,
 )
+from ._meta import META_FEATURES, MetaApi, Testament, publish_from_router
 from ._rawsocket import (
     DEFAULT_RAWSOCKET_SERIALIZERS,
     RAWSOCKET_MAGIC,
@@ -133,9 +135,11 @@ __all__ = [
     "CLIENT_ROLES",
     "DEFAULT_RAWSOCKET_SERIALIZERS",
     "ERROR_REQUEST_TYPES",
+    "HISTORY_UNAVAILABLE",
     "LONGPOLL_CONTENT_TYPES",
     "MATCH_POLICIES",
     "MAX_ID",
+    "META_FEATURES",
     "RAWSOCKET_MAGIC",
     "ROUTER_ROLES",
     "SERIALIZERS",
@@ -163,6 +167,7 @@ __all__ = [
     "Goodbye",
     "Hello",
     "HelloInfo",
+    "HistoryRule",
     "IdSource",
     "Interrupt",
     "InterruptReceived",
@@ -181,6 +186,7 @@ __all__ = [
     "MatchPolicy",
     "Message",
     "MessageType",
+    "MetaApi",
     "PatternMap",
     "ProcedureError",
     "ProcedureHandler",
@@ -225,6 +231,7 @@ __all__ = [
     "SubscribeSucceeded",
     "Subscribed",
     "SubscriptionRevoked",
+    "Testament",
     "Timer",
     "Unregister",
     "UnregisterSucceeded",
@@ -234,11 +241,14 @@ __all__ = [
     "Unsubscribed",
     "Welcome",
     "Yield",
+    "format_timestamp",
     "get_serializer",
     "is_id",
     "is_reserved_uri",
     "is_valid_uri",
     "parse_message",
+    "parse_timestamp",
+    "publish_from_router",
     "random_id",
     "rawsocket_length_exponent",
     "rawsocket_max_length",

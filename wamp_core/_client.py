@@ -70,6 +70,7 @@ CLIENT_ROLES: dict[str, dict[str, Any]] = {
     "caller": {
         "features": {
             "progressive_call_results": True,
+            "progressive_call_invocations": True,
             "call_canceling": True,
             "call_timeout": True,
             "caller_identification": True,
@@ -78,7 +79,10 @@ CLIENT_ROLES: dict[str, dict[str, Any]] = {
     "callee": {
         "features": {
             "progressive_call_results": True,
+            "progressive_call_invocations": True,
             "call_canceling": True,
+            "call_reroute": True,
+            "call_trustlevels": True,
             "caller_identification": True,
             "pattern_based_registration": True,
             "shared_registration": True,
@@ -103,8 +107,16 @@ CLIENT_ROLES: dict[str, dict[str, Any]] = {
 """The roles and features a ``ClientSession`` announces in HELLO by default.
 
 Every feature listed is one the session handles at the message level; what it
-means for the application is up to the code driving the session.
+means for the application is up to the code driving the session. A callee
+takes part in call rerouting by answering ``wamp.error.unavailable``
+(AP/ap_rpc_call_rerouting.md); ``call_timeout`` is not announced for the callee,
+since only the application can time an invocation (with
+``REGISTER.Options.forward_timeout`` the router forwards ``Details.timeout``).
 """
+
+MAX_ENDED_STREAMS = 1024
+"""How many answered progressive call invocations a callee session remembers, to
+drop the chunks the router sent before it got the answer."""
 
 
 class ClientState(enum.Enum):
@@ -215,7 +227,14 @@ class ClientSession:
         self._requests: dict[int, tuple[MessageType, int]] = {}
         self._subscriptions: set[int] = set()
         self._registrations: set[int] = set()
-        self._invocations: set[int] = set()
+        # CALL request id -> procedure, for progressive call invocations the
+        # caller may still send chunks for
+        self._streams: dict[int, str] = {}
+        # INVOCATION request id -> True while the router may send more chunks
+        # (progressive call invocations)
+        self._invocations: dict[int, bool] = {}
+        # invocations answered while chunks could still come (oldest first)
+        self._ended_streams: dict[int, None] = {}
 
     # -- output ------------------------------------------------------------------
 
@@ -316,6 +335,7 @@ class ClientSession:
         if message.request_type == _T.INVOCATION:
             self._fail("ERROR for an INVOCATION can only be sent by a callee")
         self._take_request(message.request, _T(message.request_type), "ERROR")
+        self._streams.pop(message.request, None)
         return [
             ev.ErrorReceived(
                 message.request_type,
@@ -373,6 +393,7 @@ class ClientSession:
                 self._fail(f"RESULT for request {message.request}, which is no pending CALL")
         else:
             self._take_request(message.request, _T.CALL, "RESULT")
+            self._streams.pop(message.request, None)
         return [
             ev.ResultReceived(
                 message.request, message.args, message.kwargs, message.details, progress
@@ -400,15 +421,27 @@ class ClientSession:
         return [ev.UnregisterSucceeded(message.request, registration)]
 
     def _on_invocation(self, message: Invocation) -> list[ev.SessionEvent]:
-        if message.request in self._invocations:
-            self._fail(f"INVOCATION {message.request} is already in progress")
-        if message.registration not in self._registrations:
-            # It crossed our UNREGISTER (or a revocation): refuse it.
-            self._out.append(
-                Error(_T.INVOCATION, message.request, {}, ErrorURI.NO_SUCH_REGISTRATION)
-            )
+        request = message.request
+        progress = message.details.get("progress") is True
+        streaming = self._invocations.get(request)
+        if streaming is not None:
+            # AP/ap_rpc_progressive_call_invocations.md: the chunks of a call come
+            # with the INVOCATION ID of its first.
+            if not streaming:
+                self._fail(f"INVOCATION {request} is already in progress")
+        elif request in self._ended_streams:
+            # A chunk sent before the router got our answer: dropped silently;
+            # one without progress is the last.
+            if not progress:
+                del self._ended_streams[request]
             return []
-        self._invocations.add(message.request)
+        elif message.registration not in self._registrations:
+            # It crossed our UNREGISTER (or a revocation): refuse it.
+            self._out.append(Error(_T.INVOCATION, request, {}, ErrorURI.NO_SUCH_REGISTRATION))
+            if progress:
+                self._end_stream(request)
+            return []
+        self._invocations[request] = progress
         return [
             ev.InvocationReceived(
                 message.request,
@@ -492,13 +525,67 @@ class ClientSession:
         args: Sequence[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
         options: dict[str, Any] | None = None,
+        *,
+        progress: bool = False,
     ) -> int:
-        """Send CALL; return its request id (answered by ResultReceived/ErrorReceived)."""
+        """Send CALL; return its request id (answered by ResultReceived/ErrorReceived).
+
+        With ``progress`` the call is a progressive call invocation
+        (AP/ap_rpc_progressive_call_invocations.md): ``args``/``kwargs`` are its
+        first chunk, ``continue_call()`` sends the others. It needs
+        ``progressive_call_invocations`` announced by this session (caller
+        role) and by the router (dealer role).
+        """
         self._require(ClientState.ESTABLISHED, "call")
         _check_uri(procedure, "procedure")
         opts = _check_dict(options, "options")
         payload = _check_payload(args, kwargs)
-        return self._request(lambda r: Call(r, opts, procedure, *payload), 0)
+        if progress:
+            opts = {**opts, "progress": True}
+        streaming = opts.get("progress") is True
+        if streaming:
+            # Sending it unannounced is a protocol violation the router aborts for.
+            if not _announces(self.roles, "caller", "progressive_call_invocations"):
+                raise LocalProtocolError(
+                    "this session did not announce progressive_call_invocations (caller role)"
+                )
+            if not _announces(
+                self.welcome_details.get("roles"), "dealer", "progressive_call_invocations"
+            ):
+                raise LocalProtocolError("the router did not announce progressive_call_invocations")
+        request = self._request(lambda r: Call(r, opts, procedure, *payload), 0)
+        if streaming:
+            self._streams[request] = procedure
+        return request
+
+    def continue_call(
+        self,
+        request_id: int,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        progress: bool = False,
+    ) -> None:
+        """Send the next chunk of progressive call invocation ``request_id``
+        (started with ``call(..., progress=True)``): a CALL with the same request
+        id. ``progress`` says more chunks follow; without it this is the last.
+
+        The call's options are those of its first CALL (the spec freezes them).
+        Raises ``LocalProtocolError`` once the last chunk was sent or the call
+        was answered.
+        """
+        self._require(ClientState.ESTABLISHED, "continue a call")
+        procedure = self._streams.get(request_id)
+        if procedure is None:
+            raise LocalProtocolError(
+                f"no progressive call with request id {request_id} to continue"
+            )
+        payload = _check_payload(args, kwargs)
+        options = {"progress": True} if progress else {}
+        message = self._encodable(Call(request_id, options, procedure, *payload))
+        if not progress:
+            del self._streams[request_id]
+        self._out.append(message)
 
     def cancel(self, request_id: int, mode: str | None = None) -> None:
         """Send CANCEL for a pending call (AP/ap_rpc_call_canceling.md).
@@ -584,7 +671,7 @@ class ClientSession:
             opts = {**opts, "progress": True}
         message = self._encodable(Yield(request_id, opts, *payload))
         if opts.get("progress") is not True:
-            self._invocations.discard(request_id)
+            self._answered(request_id)
         self._out.append(message)
 
     def yield_error(
@@ -601,8 +688,21 @@ class ClientSession:
         dets = _check_dict(details, "details")
         payload = _check_payload(args, kwargs)
         message = self._encodable(Error(_T.INVOCATION, request_id, dets, error, *payload))
-        self._invocations.discard(request_id)
+        self._answered(request_id)
         self._out.append(message)
+
+    def _answered(self, request_id: int) -> None:
+        if self._invocations.pop(request_id):
+            self._end_stream(request_id)
+
+    def _end_stream(self, request_id: int) -> None:
+        """Remember invocation ``request_id``, answered while the router may
+        still send chunks for it (AP/ap_rpc_progressive_call_invocations.md,
+        "Continuations on Completed Calls"): those are dropped."""
+        ended = self._ended_streams
+        ended[request_id] = None
+        if len(ended) > MAX_ENDED_STREAMS:
+            del ended[next(iter(ended))]
 
     # -- helpers -------------------------------------------------------------------
 
@@ -648,3 +748,21 @@ class ClientSession:
     def pending_invocations(self) -> frozenset[int]:
         """INVOCATION request ids not answered yet."""
         return frozenset(self._invocations)
+
+    @property
+    def open_calls(self) -> frozenset[int]:
+        """Request ids of progressive call invocations that take more chunks
+        (``continue_call()``)."""
+        return frozenset(self._streams)
+
+
+def _announces(roles: object, role: str, feature: str) -> bool:
+    """Tell whether ``roles`` (HELLO/WELCOME ``Details.roles``) announce
+    ``roles.<role>.features.<feature>``."""
+    if not isinstance(roles, dict):
+        return False
+    details = roles.get(role)
+    if not isinstance(details, dict):
+        return False
+    features = details.get("features")
+    return isinstance(features, dict) and features.get(feature) is True

@@ -1,19 +1,19 @@
 """The dealer: routed Remote Procedure Calls inside one realm
 (BP/remote_procedure_call.md).
 
-Also the RPC features of the Advanced Profile that need no more than the
-messages themselves: progressive call results
-(AP/ap_rpc_progressive_call_results.md), call canceling
-(AP/ap_rpc_call_canceling.md), caller identification, pattern-based and shared
-registrations.
+Also the RPC features of the Advanced Profile (AP/ap_rpc_*.md): progressive call
+results and invocations, call timeouts (through the router's clock), call
+canceling, call rerouting, caller identification, call trust levels,
+pattern-based and shared registrations, registration revocation.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ProcedureError
+from ._errors import LocalProtocolError, ProcedureError
 from ._messages import (
     Call,
     Cancel,
@@ -31,7 +31,7 @@ from ._messages import (
 from ._uri import MATCH_POLICIES, ErrorURI, MatchPolicy, PatternMap, is_reserved_uri, is_valid_uri
 
 if TYPE_CHECKING:
-    from ._router import ProcedureHandler, Router, RouterSession
+    from ._router import ProcedureHandler, Router, RouterSession, Timer
 
 __all__ = ["CANCEL_MODES", "INVOKE_POLICIES", "Dealer", "PendingCall", "Registration"]
 
@@ -47,11 +47,26 @@ DEFAULT_CANCEL_MODE = "killnowait"
 # The spec names no default mode; killnowait answers the caller at once and
 # still tells the callee to stop, which is what a caller that gives up expects.
 
+DEFAULT_GRACE_PERIOD = 60.0
+"""Seconds a progressive call invocation is remembered after it ended while the
+caller could still be sending chunks (AP/ap_rpc_progressive_call_invocations.md,
+"Verification of CALL Request IDs"): chunks arriving meanwhile are dropped."""
+
 
 class Registration:
     """One registration: a (procedure, match policy) pair and its callees."""
 
-    __slots__ = ("callees", "created", "id", "invoke", "match", "next_index", "uri")
+    __slots__ = (
+        "callees",
+        "created",
+        "disclose_caller",
+        "forward_timeout",
+        "id",
+        "invoke",
+        "match",
+        "next_index",
+        "uri",
+    )
 
     def __init__(
         self,
@@ -69,31 +84,70 @@ class Registration:
         """Router time (``Router.now``) when the registration was created."""
         self.callees: list[RouterSession] = []  # in registration order
         self.next_index = 0  # round-robin position
+        self.disclose_caller: set[RouterSession] = set()
+        """Callees that registered with ``disclose_caller`` (AP/ap_rpc_caller_identification.md)."""
+        self.forward_timeout: set[RouterSession] = set()
+        """Callees that registered with ``forward_timeout`` (AP/ap_rpc_call_timeout.md)."""
 
 
 class PendingCall:
     """A call in flight: known to the caller by ``request``, to the callee by
     ``invocation``. ``orphaned`` is set once the caller no longer waits (it left,
-    or canceled with skip/killnowait); the callee's late answer is then dropped.
+    canceled with skip/killnowait, or the call timed out); the callee's late
+    answer is then dropped.
+
+    ``call`` is the initiating CALL (without its payload for a progressive call
+    invocation, whose payload comes in chunks); ``details`` the INVOCATION
+    details for the current callee, except ``progress``; ``streaming`` tells
+    whether the caller may still send chunks; ``tried`` holds the callees that
+    answered ``wamp.error.unavailable``.
     """
 
-    __slots__ = ("callee", "caller", "interrupted", "invocation", "orphaned", "progress", "request")
+    __slots__ = (
+        "call",
+        "callee",
+        "caller",
+        "chunked",
+        "details",
+        "interrupted",
+        "invocation",
+        "orphaned",
+        "progress",
+        "registration",
+        "replied",
+        "request",
+        "streaming",
+        "timeout",
+        "timer",
+        "tried",
+    )
 
     def __init__(
         self,
         caller: RouterSession,
-        request: int,
-        callee: RouterSession,
-        invocation: int,
-        progress: bool,
+        call: Call,
+        registration: Registration,
+        timeout: int,
+        chunked: bool,
     ) -> None:
         self.caller = caller
-        self.request = request
-        self.callee = callee
-        self.invocation = invocation
-        self.progress = progress
+        self.request = call.request
+        self.call = call
+        self.registration = registration
+        self.timeout = timeout
+        """CALL.Options.timeout in milliseconds (0: none)."""
+        self.chunked = chunked
+        """The call uses progressive call invocations."""
+        self.streaming = chunked
+        self.callee: RouterSession = caller  # set by Dealer._invoke
+        self.invocation = 0
+        self.details: dict[str, Any] = {}
+        self.progress = False  # the callee was asked for progressive results
+        self.replied = False  # a progressive RESULT went to the caller
         self.orphaned = False
         self.interrupted = False
+        self.timer: Timer | None = None
+        self.tried: set[RouterSession] = set()
 
 
 class Dealer:
@@ -105,6 +159,11 @@ class Dealer:
         self._table: PatternMap[Registration] = PatternMap()
         self.registrations: dict[int, Registration] = {}
         """Live registrations by ID."""
+        self.grace_period = DEFAULT_GRACE_PERIOD
+        """Seconds an ended progressive call invocation is remembered (see
+        ``DEFAULT_GRACE_PERIOD``)."""
+        # session -> {CALL request ID: (procedure, router time it ended)}
+        self._ended: dict[RouterSession, dict[int, tuple[str, float]]] = {}
 
     # -- registrations -----------------------------------------------------------
 
@@ -151,6 +210,12 @@ class Dealer:
             router.send_error(session, _T.REGISTER, message.request, error, problem)
             return
         registration.callees.append(session)
+        # Both options belong to this callee's REGISTER, not to the (shared)
+        # registration as a whole.
+        if options.get("disclose_caller") is True:
+            registration.disclose_caller.add(session)
+        if options.get("forward_timeout") is True:
+            registration.forward_timeout.add(session)
         session.registrations.add(registration.id)
         router.send(session, Registered(message.request, registration.id))
         for observer in router.observers:
@@ -168,8 +233,53 @@ class Dealer:
         self._drop(session, registration)
         self._router.send(session, Unregistered(message.request))
 
+    def revoke(self, registration_id: int, reason: str | None = None) -> bool:
+        """Revoke registration ``registration_id`` from all its callees
+        (AP/ap_rpc_registration_revocation.md); False if there is no such registration.
+
+        Each callee that announced ``registration_revocation`` gets
+        ``[UNREGISTERED, 0, {"registration": id, "reason": reason}]``; the others
+        are removed silently (the spec forbids sending it to them). Observers
+        hear ``unregistered`` per callee, then ``registration_deleted``. Calls
+        already invoked still finish.
+        """
+        registration = self._revocable(registration_id, reason)
+        if registration is None:
+            return False
+        for callee in list(registration.callees):
+            self._revoke(callee, registration, reason)
+        return True
+
+    def revoke_callee(
+        self, registration_id: int, session: RouterSession, reason: str | None = None
+    ) -> bool:
+        """Revoke ``session``'s part of a (shared) registration, as ``revoke()``
+        does for all callees; False if ``session`` is not one of its callees."""
+        registration = self._revocable(registration_id, reason)
+        if registration is None or session not in registration.callees:
+            return False
+        self._revoke(session, registration, reason)
+        return True
+
+    def _revocable(self, registration_id: int, reason: str | None) -> Registration | None:
+        if reason is not None and not isinstance(reason, str):
+            raise LocalProtocolError("the revocation reason must be a string")
+        return self.registrations.get(registration_id)
+
+    def _revoke(
+        self, callee: RouterSession, registration: Registration, reason: str | None
+    ) -> None:
+        if callee.has_feature("callee", "registration_revocation"):
+            details: dict[str, Any] = {"registration": registration.id}
+            if reason is not None:
+                details["reason"] = reason
+            self._router.send(callee, Unregistered(0, details))
+        self._drop(callee, registration)
+
     def _drop(self, session: RouterSession, registration: Registration) -> None:
         registration.callees.remove(session)
+        registration.disclose_caller.discard(session)
+        registration.forward_timeout.discard(session)
         session.registrations.discard(registration.id)
         observers = self._router.observers
         for observer in observers:
@@ -182,58 +292,190 @@ class Dealer:
 
     # -- calls ---------------------------------------------------------------------
 
+    def continues_call(self, session: RouterSession, request: int) -> bool:
+        """Tell whether a CALL with ``request`` belongs to a call ``session``
+        already made, so that it is no new request and the router must not apply
+        its sequential request-ID check (AP/ap_rpc_progressive_call_invocations.md,
+        "Verification of CALL Request IDs").
+
+        True for a call in progress (``call()`` then forwards the chunk, or
+        fails the session if that call takes no chunks) and for a progressive
+        call invocation that ended within ``grace_period`` while the caller
+        could still be sending (``call()`` then drops the late chunk).
+        """
+        return request in session.calls or self._ended_call(session, request) is not None
+
     def call(self, session: RouterSession, message: Call) -> None:
-        """Handle CALL: INVOCATION to a callee, or ERROR (invalid_uri, no_such_procedure)."""
+        """Handle CALL: INVOCATION to a callee, or ERROR (invalid_uri,
+        invalid_argument, no_such_procedure, feature_not_supported); a CALL that
+        continues a progressive call invocation is forwarded to its callee."""
         router = self._router
-        if message.request in session.calls:
-            router.fail(session, f"CALL request {message.request} is already in progress")
+        pending = session.calls.get(message.request)
+        if pending is not None:
+            self._continue(session, pending, message)
+            return
+        ended = self._ended_call(session, message.request)
+        if ended is not None:
+            self._check_procedure(session, message, ended)
+            return  # a late chunk of a call that is over: dropped silently
+        options = message.options
+        chunked = options.get("progress") is True
+        if chunked:
+            # AP/ap_rpc_progressive_call_invocations.md: progress from a caller
+            # that did not announce the feature, or to a dealer that did not,
+            # is a protocol error.
+            if not session.has_feature("caller", "progressive_call_invocations"):
+                router.fail(
+                    session, "CALL with progress, but the caller did not announce"
+                    " progressive_call_invocations",
+                )  # fmt: skip
+            features = router.roles.get("dealer", {}).get("features", {})
+            if features.get("progressive_call_invocations") is not True:
+                router.fail(session, "CALL with progress, but the dealer does not support it")
         if not is_valid_uri(message.procedure):
-            router.send_error(
-                session, _T.CALL, message.request, ErrorURI.INVALID_URI,
+            self._refuse(
+                session, message, ErrorURI.INVALID_URI,
                 f"invalid procedure URI {message.procedure!r}",
+            )  # fmt: skip
+            return
+        timeout = options.get("timeout", 0)
+        if type(timeout) is not int or timeout < 0:
+            # AP/ap_rpc_call_timeout.md: an integer number of milliseconds.
+            self._refuse(
+                session, message, ErrorURI.INVALID_ARGUMENT,
+                f"invalid timeout {timeout!r}: must be a non-negative integer (milliseconds)",
             )  # fmt: skip
             return
         provided = router.procedures.get(message.procedure)
         if provided is not None:
+            if chunked:
+                self._refuse(
+                    session, message, ErrorURI.FEATURE_NOT_SUPPORTED,
+                    f"procedure {message.procedure!r} takes no progressive call invocations",
+                )  # fmt: skip
+                return
             self._call_provided(session, message, provided)
             return
         registration = self._table.best(message.procedure)
         if registration is None:
-            router.send_error(
-                session, _T.CALL, message.request, ErrorURI.NO_SUCH_PROCEDURE,
+            self._refuse(
+                session, message, ErrorURI.NO_SUCH_PROCEDURE,
                 f"no callee registered procedure {message.procedure!r}",
             )  # fmt: skip
             return
         callee = self._pick(registration)
-        options = message.options
-        details: dict[str, Any] = {}
-        if registration.match != "exact":
-            details["procedure"] = message.procedure
-        progress = options.get("receive_progress") is True and callee.has_feature(
-            "callee", "progressive_call_results"
-        )
-        if progress:
-            details["receive_progress"] = True
-        if options.get("disclose_me") is True:
-            details["caller"] = session.session_id
-            details["caller_authid"] = session.authid
-            details["caller_authrole"] = session.authrole
-        # The INVOCATION ID is taken only once the INVOCATION is sent, so the
-        # callee's IDs stay sequential (BP/building_blocks.md, "IDs").
-        invocation = callee.next_invocation.peek()
-        invocation_message = Invocation(
-            invocation, registration.id, details, message.args, message.kwargs
-        )
-        if not router.send(callee, invocation_message):
-            router.send_error(
-                session, _T.CALL, message.request, ErrorURI.INVALID_ARGUMENT,
+        assert callee is not None  # a registration has callees while it exists
+        if chunked and not (
+            callee.has_feature("callee", "progressive_call_invocations") and _can_cancel(callee)
+        ):
+            # AP/ap_rpc_progressive_call_invocations.md: the callee chosen by the
+            # policy decides; it needs call canceling too.
+            self._refuse(
+                session, message, ErrorURI.FEATURE_NOT_SUPPORTED,
+                "the callee does not support progressive call invocations",
+            )  # fmt: skip
+            return
+        # A progressive call keeps its options, not its first chunk.
+        call = Call(message.request, options, message.procedure) if chunked else message
+        pending = PendingCall(session, call, registration, timeout, chunked)
+        if not self._invoke(pending, callee, message):
+            self._refuse(
+                session, message, ErrorURI.INVALID_ARGUMENT,
                 "the call's arguments cannot be encoded for the callee's serializer",
             )  # fmt: skip
             return
-        callee.next_invocation()
-        pending = PendingCall(session, message.request, callee, invocation, progress)
         session.calls[message.request] = pending
-        callee.invocations[invocation] = pending
+
+    def _refuse(self, session: RouterSession, message: Call, error: str, text: str) -> None:
+        """Answer a new CALL with ERROR; the chunks a progressive caller may
+        already have sent after it are dropped."""
+        self._router.send_error(session, _T.CALL, message.request, error, text)
+        if message.options.get("progress") is True:
+            self._remember(session, message.request, message.procedure)
+
+    def _check_procedure(self, session: RouterSession, message: Call, procedure: str) -> None:
+        if message.procedure != procedure:
+            self._router.fail(
+                session,
+                f"CALL request {message.request} continues a call to {procedure!r},"
+                f" not to {message.procedure!r}",
+            )
+
+    def _continue(self, session: RouterSession, pending: PendingCall, message: Call) -> None:
+        """Forward a chunk of a progressive call invocation to its callee, with
+        the INVOCATION ID and Details of the first (AP/ap_rpc_progressive_call_invocations.md:
+        the options of the initiating CALL are frozen; later ones but
+        ``progress`` are ignored)."""
+        if not pending.streaming:
+            self._router.fail(session, f"CALL request {message.request} is already in progress")
+        self._check_procedure(session, message, pending.call.procedure)
+        pending.streaming = message.options.get("progress") is True
+        if not self._send_invocation(pending, pending.callee, message):
+            self._router.send_error(
+                session, _T.CALL, pending.request, ErrorURI.INVALID_ARGUMENT,
+                "the call's arguments cannot be encoded for the callee's serializer",
+            )  # fmt: skip
+            self._give_up(pending)
+
+    def _send_invocation(self, pending: PendingCall, callee: RouterSession, chunk: Call) -> bool:
+        details = pending.details
+        if pending.streaming:
+            details = {**details, "progress": True}
+        return self._router.send(
+            callee,
+            Invocation(
+                pending.invocation, pending.registration.id, details, chunk.args, chunk.kwargs
+            ),
+        )
+
+    def _invoke(self, pending: PendingCall, callee: RouterSession, chunk: Call) -> bool:
+        """Send ``callee`` the INVOCATION for ``pending`` (payload from ``chunk``)
+        and start the timeout; False if it cannot be encoded for the callee (the
+        call then ends: the callee is not told and the timer is not started)."""
+        registration = pending.registration
+        call = pending.call
+        caller = pending.caller
+        options = call.options
+        details: dict[str, Any] = {}
+        if registration.match != "exact":
+            details["procedure"] = call.procedure
+        # AP/ap_rpc_progressive_call_results.md: a callee that supports progressive
+        # results but not call canceling is treated as not supporting them.
+        progress = (
+            options.get("receive_progress") is True
+            and callee.has_feature("callee", "progressive_call_results")
+            and _can_cancel(callee)
+        )
+        if progress:
+            details["receive_progress"] = True
+        # AP/ap_rpc_caller_identification.md: asked for by the caller (disclose_me)
+        # or by this callee's REGISTER (disclose_caller).
+        if options.get("disclose_me") is True or callee in registration.disclose_caller:
+            details["caller"] = caller.session_id
+            details["caller_authid"] = caller.authid
+            details["caller_authrole"] = caller.authrole
+        if caller.trustlevel is not None:
+            details["trustlevel"] = caller.trustlevel  # AP/ap_rpc_call_trustlevels.md
+        forward = pending.timeout > 0 and callee in registration.forward_timeout
+        if forward:
+            # AP/ap_rpc_call_timeout.md leaves the key unnamed; Crossbar and
+            # Autobahn use "timeout" (milliseconds).
+            details["timeout"] = pending.timeout
+        # The INVOCATION ID is taken only once the INVOCATION is sent, so the
+        # callee's IDs stay sequential (BP/building_blocks.md, "IDs").
+        pending.invocation = callee.next_invocation.peek()
+        pending.details = details
+        if not self._send_invocation(pending, callee, chunk):
+            return False
+        callee.next_invocation()
+        pending.callee = callee
+        pending.progress = progress
+        callee.invocations[pending.invocation] = pending
+        if forward:
+            self._stop_timer(pending)  # the callee times the call itself
+        elif pending.timeout > 0 and pending.timer is None:
+            self._start_timer(pending)
+        return True
 
     def _call_provided(
         self, session: RouterSession, message: Call, handler: ProcedureHandler
@@ -254,18 +496,30 @@ class Dealer:
                 "the result cannot be encoded for the caller's serializer",
             )  # fmt: skip
 
-    def _pick(self, registration: Registration) -> RouterSession:
+    def _pick(
+        self, registration: Registration, tried: Collection[RouterSession] = ()
+    ) -> RouterSession | None:
+        """The callee the registration's policy chooses among those not ``tried``
+        (AP/ap_rpc_shared_registration.md, AP/ap_rpc_call_rerouting.md), or None."""
         callees = registration.callees
         invoke = registration.invoke
         if invoke == "roundrobin":
-            index = registration.next_index % len(callees)
-            registration.next_index = index + 1
-            return callees[index]
+            # The next one in the queue that was not tried yet.
+            count = len(callees)
+            for step in range(count):
+                index = (registration.next_index + step) % count
+                if callees[index] not in tried:
+                    registration.next_index = index + 1
+                    return callees[index]
+            return None
+        untried = [callee for callee in callees if callee not in tried]
+        if not untried:
+            return None  # single: its one callee was tried
         if invoke == "random":
-            return callees[self._rng.randrange(len(callees))]
+            return untried[self._rng.randrange(len(untried))]
         if invoke == "last":
-            return callees[-1]
-        return callees[0]  # single, first
+            return untried[-1]  # when rerouting: the one registered before
+        return untried[0]  # single, first (when rerouting: the one registered after)
 
     def _take(self, session: RouterSession, invocation: int, what: str) -> PendingCall:
         pending = session.invocations.get(invocation)
@@ -279,14 +533,18 @@ class Dealer:
         """Handle YIELD: RESULT to the caller (progressive ones at once)."""
         pending = self._take(session, message.request, "YIELD")
         if message.options.get("progress") is True:
-            if (
-                pending.progress
-                and not pending.orphaned
-                and not self._send_result(pending, {"progress": True}, message)
-            ):
-                # The caller got ERROR instead, which ends the call for it: a
-                # later RESULT would be a protocol violation on its side.
-                self._give_up(pending)
+            if pending.progress and not pending.orphaned:
+                if self._send_result(pending, {"progress": True}, message):
+                    pending.replied = True
+                    # AP/ap_rpc_progressive_call_results.md, "Timeouts": the timeout
+                    # applies to the first result, then between results.
+                    if pending.timer is not None:
+                        self._stop_timer(pending)
+                        self._start_timer(pending)
+                else:
+                    # The caller got ERROR instead, which ends the call for it: a
+                    # later RESULT would be a protocol violation on its side.
+                    self._give_up(pending)
             return
         self._finish(pending)
         if not pending.orphaned:
@@ -305,8 +563,12 @@ class Dealer:
         return False
 
     def error(self, session: RouterSession, message: Error) -> None:
-        """Handle a callee's ERROR for an INVOCATION: relay it to the caller as CALL ERROR."""
+        """Handle a callee's ERROR for an INVOCATION: relay it to the caller as CALL
+        ERROR, or reroute the call if the callee is unavailable."""
         pending = self._take(session, message.request, "ERROR")
+        if message.error == ErrorURI.UNAVAILABLE and not pending.orphaned:
+            self._reroute(pending)
+            return
         self._finish(pending)
         if pending.orphaned:
             return
@@ -328,10 +590,35 @@ class Dealer:
                 " for the caller's serializer",
             )  # fmt: skip
 
+    def _reroute(self, pending: PendingCall) -> None:
+        """AP/ap_rpc_call_rerouting.md: the callee answered ``wamp.error.unavailable``;
+        invoke another callee of the registration as its policy says, or answer
+        the caller ``wamp.error.no_available_callee``.
+
+        Only a call that nothing but its INVOCATION went out for can move: not
+        a progressive call invocation (its earlier chunks are gone), not one that
+        already sent progressive results or an INTERRUPT. The caller never sees
+        ``wamp.error.unavailable``.
+        """
+        callee = pending.callee
+        del callee.invocations[pending.invocation]
+        pending.tried.add(callee)
+        error = ErrorURI.NO_AVAILABLE_CALLEE
+        text = f"no callee is available for {pending.call.procedure!r}"
+        if not (pending.chunked or pending.replied or pending.interrupted):
+            target = self._pick(pending.registration, pending.tried)
+            if target is not None:
+                if self._invoke(pending, target, pending.call):
+                    return
+                error = ErrorURI.INVALID_ARGUMENT
+                text = "the call's arguments cannot be encoded for the callee's serializer"
+        self._release(pending)
+        self._router.send_error(pending.caller, _T.CALL, pending.request, error, text)
+
     def _finish(self, pending: PendingCall) -> None:
         del pending.callee.invocations[pending.invocation]
         if not pending.orphaned:
-            del pending.caller.calls[pending.request]
+            self._release(pending)
 
     def cancel(self, session: RouterSession, message: Cancel) -> None:
         """Handle CANCEL (AP/ap_rpc_call_canceling.md).
@@ -358,18 +645,77 @@ class Dealer:
                 session, _T.CALL, pending.request, ErrorURI.CANCELED, "the call was canceled"
             )
 
-    @staticmethod
-    def _orphan(pending: PendingCall) -> None:
+    def _orphan(self, pending: PendingCall) -> None:
         pending.orphaned = True
-        del pending.caller.calls[pending.request]
+        self._release(pending)
 
-    def _give_up(self, pending: PendingCall) -> None:
+    def _release(self, pending: PendingCall) -> None:
+        """The caller no longer waits for ``pending``: forget it on the caller's
+        side, stop its timer, and remember it if chunks may still come."""
+        del pending.caller.calls[pending.request]
+        self._stop_timer(pending)
+        if pending.streaming:
+            self._remember(pending.caller, pending.request, pending.call.procedure)
+
+    def _give_up(self, pending: PendingCall, options: dict[str, Any] | None = None) -> None:
         """The caller no longer waits: orphan the call and send the callee
-        INTERRUPT killnowait if it supports call canceling (and had none yet)."""
+        INTERRUPT (killnowait) if it supports call canceling (and had none yet)."""
         self._orphan(pending)
         if _can_cancel(pending.callee) and not pending.interrupted:
             pending.interrupted = True
-            self._router.send(pending.callee, Interrupt(pending.invocation, {"mode": "killnowait"}))
+            self._router.send(
+                pending.callee,
+                Interrupt(pending.invocation, options or {"mode": "killnowait"}),
+            )
+
+    # -- timeouts (AP/ap_rpc_call_timeout.md) ---------------------------------------------
+
+    def _start_timer(self, pending: PendingCall) -> None:
+        router = self._router
+        pending.timer = router.call_at(
+            router.now + pending.timeout / 1000, lambda: self._timed_out(pending)
+        )
+
+    @staticmethod
+    def _stop_timer(pending: PendingCall) -> None:
+        if pending.timer is not None:
+            pending.timer.cancel()
+            pending.timer = None
+
+    def _timed_out(self, pending: PendingCall) -> None:
+        """The dealer's timer ran out: the caller gets ERROR ``wamp.error.timeout``;
+        the callee gets INTERRUPT killnowait if it supports call canceling (the
+        spec's implicit mode), and nothing otherwise (skip)."""
+        pending.timer = None
+        # The reason is not in the spec; Autobahn's INTERRUPT carries one.
+        self._give_up(pending, {"mode": "killnowait", "reason": ErrorURI.TIMEOUT})
+        self._router.send_error(
+            pending.caller, _T.CALL, pending.request, ErrorURI.TIMEOUT,
+            f"the call timed out after {pending.timeout} ms",
+        )  # fmt: skip
+
+    # -- ended progressive call invocations ------------------------------------------
+
+    def _remember(self, session: RouterSession, request: int, procedure: str) -> None:
+        """Remember the progressive call ``request`` of ``session`` as ended, for
+        ``grace_period`` seconds, and forget the entries that are older."""
+        now = self._router.now
+        ended = self._ended.setdefault(session, {})
+        ended[request] = (procedure, now)
+        horizon = now - self.grace_period
+        while True:
+            oldest = next(iter(ended))
+            if ended[oldest][1] >= horizon:
+                break
+            del ended[oldest]
+
+    def _ended_call(self, session: RouterSession, request: int) -> str | None:
+        """The procedure of ``session``'s ended progressive call ``request``, if
+        it ended within ``grace_period``."""
+        entry = self._ended.get(session, {}).get(request)
+        if entry is None or entry[1] < self._router.now - self.grace_period:
+            return None
+        return entry[0]
 
     def remove_session(self, session: RouterSession) -> None:
         """Clean up after a session that leaves (BP/remote_procedure_call.md).
@@ -391,6 +737,7 @@ class Dealer:
                 )  # fmt: skip
         for pending in list(session.calls.values()):
             self._give_up(pending)
+        self._ended.pop(session, None)
 
 
 def _can_cancel(session: RouterSession) -> bool:

@@ -31,10 +31,10 @@ import heapq
 import itertools
 import random
 from collections.abc import Callable, Collection, Iterable
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from ._auth import Accept, AnonymousAuthenticator, AuthChallenge, Authenticator, Deny, HelloInfo
-from ._broker import Broker, Subscription
+from ._broker import Broker, HistoryRule, Subscription, _check_rule, get_events
 from ._dealer import Dealer, PendingCall, Registration
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._ids import MAX_ID, IdSource, SequentialIds, random_id
@@ -58,7 +58,10 @@ from ._messages import (
     Yield,
 )
 from ._serializers import SerializationError, Serializer
-from ._uri import CloseReason, ErrorURI, is_valid_uri
+from ._uri import CloseReason, ErrorURI, MatchPolicy, is_valid_uri
+
+if TYPE_CHECKING:
+    from ._meta import MetaApi
 
 __all__ = [
     "ROUTER_ROLES",
@@ -82,15 +85,29 @@ ROUTER_ROLES: dict[str, dict[str, Any]] = {
             "publisher_exclusion": True,
             "publisher_identification": True,
             "subscriber_blackwhite_listing": True,
+            "publication_trustlevels": True,
+            "event_retention": True,
+            "event_history": True,
+            "subscription_revocation": True,
+            "session_meta_api": True,
+            "subscription_meta_api": True,
         }
     },
     "dealer": {
         "features": {
             "call_canceling": True,
+            "call_reroute": True,
+            "call_timeout": True,
+            "call_trustlevels": True,
             "caller_identification": True,
             "pattern_based_registration": True,
+            "progressive_call_invocations": True,
             "progressive_call_results": True,
+            "registration_revocation": True,
             "shared_registration": True,
+            "session_meta_api": True,
+            "registration_meta_api": True,
+            "testament_meta_api": True,
         }
     },
 }
@@ -162,6 +179,22 @@ class Timer:
     def cancel(self) -> None:
         """Do not run the callback."""
         self.cancelled = True
+
+
+def _without_meta_features(roles: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    from ._meta import META_FEATURES  # noqa: PLC0415  (_meta imports this module)
+
+    return {
+        role: {
+            **details,
+            "features": {
+                name: flag
+                for name, flag in details.get("features", {}).items()
+                if name not in META_FEATURES.get(role, {})
+            },
+        }
+        for role, details in roles.items()
+    }
 
 
 class RouterObserver:
@@ -296,7 +329,12 @@ class Realm:
     def __init__(self, name: str, router: Router, rng: random.Random) -> None:
         self.name = name
         self.sessions: dict[int, RouterSession] = {}
-        self.broker = Broker(router)
+        self.broker = Broker(
+            router,
+            event_history=router.event_history,
+            retained_supplements=router.retained_supplements,
+            retained_topic_limit=router.retained_topic_limit,
+        )
         self.dealer = Dealer(router, rng)
 
 
@@ -310,7 +348,14 @@ class Router:
     publications) and router IDs; ``rng`` serves the ``random`` invocation
     policy. ``strict_request_ids`` enforces BP/building_blocks.md's sequential
     request IDs (a violation ends the session); turn it off for old clients
-    that draw request IDs at random.
+    that draw request IDs at random. ``meta_api`` turns the WAMP meta API
+    (``wamp.session.*``, ``wamp.registration.*``, ``wamp.subscription.*``,
+    testaments) on or off. ``now`` is the initial clock (see ``tick``).
+    ``event_history`` lists ``HistoryRule(uri, match, limit)``s: the last
+    ``limit`` publications on matching topics are kept for
+    ``wamp.subscription.get_events`` (AP/ap_pubsub_event_history.md).
+    ``retained_supplements`` and ``retained_topic_limit`` bound event retention
+    (see ``Broker.retained``).
     """
 
     def __init__(
@@ -325,6 +370,10 @@ class Router:
         agent: str = f"wamp-core-{_VERSION}",
         roles: dict[str, dict[str, Any]] | None = None,
         now: float = 0.0,
+        meta_api: bool = True,
+        event_history: Iterable[HistoryRule | tuple[str, MatchPolicy, int]] = (),
+        retained_supplements: int = 1,
+        retained_topic_limit: int | None = None,
     ) -> None:
         self.auto_create_realms = auto_create_realms
         self.authenticator: Authenticator = authenticator or AnonymousAuthenticator()
@@ -332,7 +381,9 @@ class Router:
         self._rng = rng or random.Random()
         self.strict_request_ids = strict_request_ids
         self.agent = agent
-        self.roles = ROUTER_ROLES if roles is None else roles
+        if roles is None:
+            roles = ROUTER_ROLES if meta_api else _without_meta_features(ROUTER_ROLES)
+        self.roles = roles
         self.realms: dict[str, Realm] = {}
         self._sessions: dict[int, RouterSession] = {}  # established, by session ID
         self._attached: dict[RouterSession, None] = {}
@@ -343,11 +394,23 @@ class Router:
         """The current time (seconds since the epoch), as last given to ``tick()``."""
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_order = itertools.count()
-        self.procedures: dict[str, ProcedureHandler] = {}
+        self.procedures: dict[str, ProcedureHandler] = {
+            "wamp.subscription.get_events": get_events,
+        }
         """Procedures the router provides itself, by URI (see ``add_procedure``)."""
+        self.event_history = [_check_rule(rule) for rule in event_history]
+        """Event history rules every realm's broker starts with."""
+        self.retained_supplements = retained_supplements
+        self.retained_topic_limit = retained_topic_limit
         self.observers: list[RouterObserver] = []
         """Told about sessions, subscriptions and registrations as they come and go
         (the meta API is one); see ``RouterObserver``."""
+        self.meta: MetaApi | None = None
+        """The meta API (sessions, registrations, subscriptions, testaments), when on."""
+        if meta_api:
+            from ._meta import MetaApi  # noqa: PLC0415  (_meta imports this module)
+
+            self.meta = MetaApi(self).install()
         for name in realms:
             self.add_realm(name)
 
@@ -513,7 +576,17 @@ class Router:
             self.fail(session, f"{message.type.name} is not allowed in state {session.state.name}")
         # Only requests that are processed are checked: in SHUTTING_DOWN a request
         # that crossed our GOODBYE is ignored (BP/sessions.md), whatever its ID.
-        if message.type in _SEQUENTIAL and session.state is SessionState.ESTABLISHED:
+        # A CALL that continues one of the session's calls reuses that call's ID
+        # and is no new request (AP/ap_rpc_progressive_call_invocations.md,
+        # "Verification of CALL Request IDs"); the dealer tells.
+        if (
+            message.type in _SEQUENTIAL
+            and session.state is SessionState.ESTABLISHED
+            and not (
+                isinstance(message, Call)
+                and self._realm(session).dealer.continues_call(session, message.request)
+            )
+        ):
             self._check_request_id(session, message.request)  # type: ignore[attr-defined]
         getattr(self, handler)(session, message)
 

@@ -122,6 +122,21 @@ _TRANSPORT_ERRORS = (TransportClosed, OSError, trio.BrokenResourceError, trio.Cl
 # -- exceptions ----------------------------------------------------------------------
 
 
+def _without(roles: dict[str, dict[str, Any]], feature: str) -> dict[str, dict[str, Any]]:
+    return {
+        role: {
+            **details,
+            "features": {k: v for k, v in details["features"].items() if k != feature},
+        }
+        for role, details in roles.items()
+    }
+
+
+DEFAULT_ROLES = _without(wamp_core.CLIENT_ROLES, "progressive_call_invocations")
+"""The roles a ``Session`` announces by default: the core's, less progressive call
+invocations, which this client does not offer yet."""
+
+
 class WampError(Exception):
     """Base class of the exceptions this module raises."""
 
@@ -1098,7 +1113,7 @@ class Session:
         self._authid = authid
         self._authextra = authextra
         self._on_challenge = on_challenge
-        self._roles = roles
+        self._roles = DEFAULT_ROLES if roles is None else roles
         self._reconnect = reconnect
         self._cancel_mode = cancel_mode
         self._close_timeout = close_timeout

@@ -53,6 +53,7 @@ from wamp_core import (
 CANCELING = roles_with(call_canceling=True, progressive_call_results=True)
 CANCELLING = roles_with(call_cancelling=True)  # the AP/ap_rpc_progressive_call_invocations spelling
 NO_CANCELING = roles_with(progressive_call_results=True)
+CANCELLING_PROGRESS = roles_with(call_cancelling=True, progressive_call_results=True)
 NO_FEATURES: dict[str, Any] = {"caller": {}, "callee": {}}
 NO_CALLEE_ROLE: dict[str, Any] = {"caller": {}}
 BAD_FEATURES: dict[str, Any] = {"callee": {"features": ["call_canceling"]}}
@@ -979,7 +980,7 @@ def test_error_the_caller_cannot_decode() -> None:
     assert callee.slot.invocations == {}
 
 
-@pytest.mark.parametrize(("roles", "interrupted"), [(CANCELING, True), (NO_CANCELING, False)])
+@pytest.mark.parametrize(("roles", "interrupted"), [(CANCELING, True), (CANCELLING_PROGRESS, True)])
 def test_progressive_result_the_caller_cannot_decode_ends_the_call(
     roles: dict[str, Any], interrupted: bool
 ) -> None:

@@ -1247,3 +1247,52 @@ def test_trustlevel_comes_from_accept() -> None:
     assert hub.joined_wire().slot.trustlevel == 3
     plain = Hub().joined_wire()
     assert plain.slot.trustlevel is None
+
+
+def test_meta_api_is_on_by_default_and_can_be_turned_off() -> None:
+    on = Router(["realm1"])
+    assert on.meta is not None
+    assert "wamp.session.count" in on.procedures
+    assert on.roles["broker"]["features"]["session_meta_api"] is True
+    assert on.roles["dealer"]["features"]["testament_meta_api"] is True
+    off = Router(["realm1"], meta_api=False)
+    assert off.meta is None
+    assert set(off.procedures) == {"wamp.subscription.get_events"}  # not part of the meta API
+    assert off.observers == []
+    for role in ("broker", "dealer"):
+        features = off.roles[role]["features"]
+        assert not any(name.endswith("meta_api") for name in features)
+        assert features["pattern_based_" + ("subscription" if role == "broker" else "registration")]
+    custom: dict[str, dict[str, Any]] = {"broker": {}}
+    assert Router(roles=custom, meta_api=False).roles is custom
+
+
+def test_router_passes_pubsub_options_to_every_realm_broker() -> None:
+    from wamp_core import HistoryRule, Publish, Result
+
+    router = Router(
+        ["realm1"],
+        auto_create_realms=True,
+        event_history=[("com.", "prefix", 2), HistoryRule("com.x")],
+        retained_supplements=0,
+        retained_topic_limit=5,
+        now=1_700_000_000.0,
+    )
+    with pytest.raises(LocalProtocolError):
+        Router(event_history=[("com.x", "regex", 1)])  # type: ignore[list-item]
+    for realm in ("realm1", "realm2"):
+        broker = router.add_realm(realm).broker
+        assert set(broker.event_history) == {HistoryRule("com.", "prefix", 2), HistoryRule("com.x")}
+        assert (broker.retained_supplements, broker.retained_topic_limit) == (0, 5)
+    hub = Hub(router)
+    wire = hub.joined_wire()
+    wire.send(Subscribe(wire.req(), {"match": "prefix"}, "com."))
+    (subscribed,) = wire.take()
+    assert isinstance(subscribed, Subscribed)
+    for n in range(3):
+        wire.send(Publish(wire.req(), {}, "com.t", [n]))
+    wire.send(Call(wire.req(), {}, "wamp.subscription.get_events", [subscribed.subscription]))
+    (result,) = wire.take()
+    assert isinstance(result, Result)
+    assert result.args is not None
+    assert [event["args"] for event in result.args[0]] == [[1], [2]]  # the rule keeps 2
