@@ -12,7 +12,9 @@ Also the PubSub features of the Advanced Profile:
 * event history (AP/ap_pubsub_event_history.md), see ``HistoryRule`` and
   ``get_events``, the handler of ``wamp.subscription.get_events``;
 * subscription revocation (AP/ap_pubsub_subscription_revocation.md), see
-  ``Broker.revoke``.
+  ``Broker.revoke``;
+* payload passthru mode (AP/payload_passthru_mode.md): the ``ppt_*`` options
+  of a PUBLISH go into ``EVENT.Details``.
 
 The publish path stays as cheap as plain PubSub when a publication asks for no
 retention, matches no history rule and carries no black- or whitelist.
@@ -28,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._dealer import check_ppt_announced, ppt_options, ppt_problem
 from ._errors import LocalProtocolError, ProcedureError
 from ._ids import is_id
 from ._messages import (
@@ -565,17 +568,28 @@ class Broker:
         BP/publish_subscribe.md: an ERROR or PUBLISHED is sent only when
         ``acknowledge`` is set. The publication is retained and added to the
         event history as configured, whether or not anyone is subscribed.
+
+        Payload passthru mode (AP/payload_passthru_mode.md): options from a
+        publisher that did not announce it fail the session; a malformed
+        publication is refused with invalid_argument. Subscribers that did
+        not announce the mode still get the EVENT: the spec leaves that case
+        to the subscriber side ("cannot be recognized at the protocol level").
         """
         router = self._router
         options = message.options
+        ppt = ppt_options(options)
+        if ppt:
+            check_ppt_announced(router, session, "publisher", "broker", "PUBLISH")
         acknowledge = options.get("acknowledge") is True
         topic = message.topic
+        refused = None
         if not is_valid_uri(topic) or is_reserved_uri(topic):
+            refused = (ErrorURI.INVALID_URI, f"invalid topic URI {topic!r}")
+        elif ppt and (problem := ppt_problem(ppt, message.args, message.kwargs)) is not None:
+            refused = (ErrorURI.INVALID_ARGUMENT, problem)
+        if refused is not None:
             if acknowledge:
-                router.send_error(
-                    session, _T.PUBLISH, message.request, ErrorURI.INVALID_URI,
-                    f"invalid topic URI {topic!r}",
-                )  # fmt: skip
+                router.send_error(session, _T.PUBLISH, message.request, *refused)
             return
         publication = router.new_global_id()
         matches = self._table.matching(topic)
@@ -583,8 +597,9 @@ class Broker:
         histories = None if self._history is None else self._history.matching(topic)
         if matches or retain or histories:
             self._dispatch(
-                session, message, publication, matches, retain=retain, histories=histories
-            )
+                session, message, publication, matches,
+                retain=retain, histories=histories, ppt=ppt,
+            )  # fmt: skip
         if acknowledge:
             router.send(session, Published(message.request, publication))
 
@@ -602,7 +617,8 @@ class Broker:
         testaments (``publisher`` = the session that left, disclosed only with
         ``disclose_me``). ``wamp.*`` topics are allowed; there is no PUBLISHED or
         ERROR. Sessions in ``skip`` get nothing. Retention, history and the
-        black- and whitelists apply as for any publication."""
+        black- and whitelists apply as for any publication; ``ppt_*`` options
+        do not (the router checks no passthru payload it did not receive)."""
         options = options or {}
         matches = self._table.matching(topic)
         retain = options.get("retain") is True
@@ -629,6 +645,7 @@ class Broker:
         retain: bool,
         histories: list[_History] | None,
         skip: Collection[RouterSession] = (),
+        ppt: dict[str, Any] | None = None,
     ) -> None:
         options = message.options
         # AP/ap_pubsub_publisher_exclusion.md: excluded unless exclude_me is false.
@@ -642,6 +659,8 @@ class Broker:
                 details["publisher_authrole"] = publisher.authrole
             if publisher.trustlevel is not None:
                 details["trustlevel"] = publisher.trustlevel
+        if ppt:
+            details.update(ppt)
         topic = message.topic
         send = self._router.send
         for subscription in matches:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import _events as ev
+from ._dealer import PPT_FEATURE, ppt_options, ppt_problem
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._ids import SequentialIds, is_id
 from ._messages import (
@@ -74,6 +75,7 @@ CLIENT_ROLES: dict[str, dict[str, Any]] = {
             "call_canceling": True,
             "call_timeout": True,
             "caller_identification": True,
+            "payload_passthru_mode": True,
         }
     },
     "callee": {
@@ -87,6 +89,7 @@ CLIENT_ROLES: dict[str, dict[str, Any]] = {
             "pattern_based_registration": True,
             "shared_registration": True,
             "registration_revocation": True,
+            "payload_passthru_mode": True,
         }
     },
     "publisher": {
@@ -94,6 +97,7 @@ CLIENT_ROLES: dict[str, dict[str, Any]] = {
             "publisher_exclusion": True,
             "publisher_identification": True,
             "subscriber_blackwhite_listing": True,
+            "payload_passthru_mode": True,
         }
     },
     "subscriber": {
@@ -101,6 +105,7 @@ CLIENT_ROLES: dict[str, dict[str, Any]] = {
             "pattern_based_subscription": True,
             "publisher_identification": True,
             "subscription_revocation": True,
+            "payload_passthru_mode": True,
         }
     },
 }
@@ -112,7 +117,55 @@ takes part in call rerouting by answering ``wamp.error.unavailable``
 (AP/ap_rpc_call_rerouting.md); ``call_timeout`` is not announced for the callee,
 since only the application can time an invocation (with
 ``REGISTER.Options.forward_timeout`` the router forwards ``Details.timeout``).
+
+``payload_passthru_mode`` (AP/payload_passthru_mode.md) works at the message
+level: the verbs send ``ppt_*`` options and a payload of one binary item as
+given (packing ``{"args", "kwargs"}`` into it, serializing and encrypting is
+the application's part), and the ``ppt_*`` keys received stay in the events'
+``details``.
 """
+
+MAX_PPT_YIELDS = 1024
+"""How many invocations answered with a payload passthru YIELD a callee session
+remembers, to accept the router's ERROR refusing such a YIELD."""
+
+_PPT_SCHEMES: dict[str, tuple[frozenset[str], bool, frozenset[str]]] = {
+    # AP/payload_passthru_mode.md, "ppt_ Predefined Schemes": the serializers
+    # allowed, whether one is required, the ciphers allowed.
+    "mqtt": (frozenset({"native", "json", "msgpack", "cbor"}), False, frozenset()),
+    "wamp": (
+        frozenset({"cbor", "flatbuffers"}),
+        True,
+        frozenset({"xsalsa20poly1305", "aes256gcm"}),
+    ),
+}
+
+
+def _ppt_scheme_problem(ppt: dict[str, Any]) -> str | None:
+    """What the predefined schemes' tables forbid in ``ppt`` (checked options), or None.
+
+    Custom schemes are named ``x_...`` (the spec's example, and what Wampy.js,
+    by the feature's author, requires); their values are not checked.
+    """
+    scheme = ppt["ppt_scheme"]
+    rules = _PPT_SCHEMES.get(scheme)
+    if rules is None:
+        if scheme.startswith("x_"):
+            return None
+        return f"unknown ppt_scheme {scheme!r}: use mqtt, wamp or a custom x_... scheme"
+    serializers, required, ciphers = rules
+    serializer = ppt.get("ppt_serializer")
+    if serializer is None and required:
+        return f"ppt_scheme {scheme!r} requires ppt_serializer"
+    if serializer is not None and serializer not in serializers:
+        return f"ppt_serializer {serializer!r} is not one of {sorted(serializers)} for {scheme!r}"
+    cipher = ppt.get("ppt_cipher")
+    if cipher is not None and cipher not in ciphers:
+        return f"ppt_cipher {cipher!r} is not allowed for ppt_scheme {scheme!r}"
+    if "ppt_keyid" in ppt and not ciphers:
+        return f"ppt_scheme {scheme!r} takes no ppt_keyid"
+    return None
+
 
 MAX_ENDED_STREAMS = 1024
 """How many answered progressive call invocations a callee session remembers, to
@@ -227,14 +280,16 @@ class ClientSession:
         self._requests: dict[int, tuple[MessageType, int]] = {}
         self._subscriptions: set[int] = set()
         self._registrations: set[int] = set()
-        # CALL request id -> procedure, for progressive call invocations the
-        # caller may still send chunks for
-        self._streams: dict[int, str] = {}
+        # CALL request id -> (procedure, ppt_* options), for progressive call
+        # invocations the caller may still send chunks for
+        self._streams: dict[int, tuple[str, dict[str, Any]]] = {}
         # INVOCATION request id -> True while the router may send more chunks
         # (progressive call invocations)
         self._invocations: dict[int, bool] = {}
         # invocations answered while chunks could still come (oldest first)
         self._ended_streams: dict[int, None] = {}
+        # invocations answered with a payload passthru YIELD (oldest first)
+        self._ppt_yields: dict[int, None] = {}
 
     # -- output ------------------------------------------------------------------
 
@@ -334,8 +389,17 @@ class ClientSession:
     def _on_error(self, message: Error) -> list[ev.SessionEvent]:
         if message.request_type == _T.INVOCATION:
             self._fail("ERROR for an INVOCATION can only be sent by a callee")
-        self._take_request(message.request, _T(message.request_type), "ERROR")
-        self._streams.pop(message.request, None)
+        if message.request_type == _T.YIELD:
+            # AP/payload_passthru_mode.md: the dealer refuses a payload passthru
+            # YIELD (feature_not_supported when the caller lacks the mode).
+            if message.request not in self._ppt_yields:
+                self._fail(
+                    f"ERROR for YIELD {message.request}, which was no payload passthru YIELD"
+                )
+            del self._ppt_yields[message.request]
+        else:
+            self._take_request(message.request, _T(message.request_type), "ERROR")
+            self._streams.pop(message.request, None)
         return [
             ev.ErrorReceived(
                 message.request_type,
@@ -375,6 +439,10 @@ class ClientSession:
         if message.subscription not in self._subscriptions:
             # An EVENT can cross our UNSUBSCRIBE, or follow a revocation: drop it.
             return []
+        if ppt_options(message.details) and not _announces(self.roles, "subscriber", PPT_FEATURE):
+            # AP/payload_passthru_mode.md: a broker cannot tell; "covered at the
+            # Subscriber side". Its payload is unreadable here: dropped.
+            return []
         return [
             ev.EventReceived(
                 message.subscription,
@@ -386,6 +454,7 @@ class ClientSession:
         ]
 
     def _on_result(self, message: Result) -> list[ev.SessionEvent]:
+        self._check_ppt_received(message.details, "caller", "RESULT")
         progress = message.details.get("progress") is True
         if progress:
             entry = self._requests.get(message.request)
@@ -421,6 +490,7 @@ class ClientSession:
         return [ev.UnregisterSucceeded(message.request, registration)]
 
     def _on_invocation(self, message: Invocation) -> list[ev.SessionEvent]:
+        self._check_ppt_received(message.details, "callee", "INVOCATION")
         request = message.request
         progress = message.details.get("progress") is True
         streaming = self._invocations.get(request)
@@ -535,11 +605,16 @@ class ClientSession:
         first chunk, ``continue_call()`` sends the others. It needs
         ``progressive_call_invocations`` announced by this session (caller
         role) and by the router (dealer role).
+
+        ``ppt_*`` options (payload passthru mode) need ``payload_passthru_mode``
+        announced on both sides, and ``args`` of one binary item, no ``kwargs``;
+        the chunks of a progressive call repeat them.
         """
         self._require(ClientState.ESTABLISHED, "call")
         _check_uri(procedure, "procedure")
         opts = _check_dict(options, "options")
         payload = _check_payload(args, kwargs)
+        ppt = self._check_ppt(opts, "caller", "dealer", payload)
         if progress:
             opts = {**opts, "progress": True}
         streaming = opts.get("progress") is True
@@ -555,7 +630,7 @@ class ClientSession:
                 raise LocalProtocolError("the router did not announce progressive_call_invocations")
         request = self._request(lambda r: Call(r, opts, procedure, *payload), 0)
         if streaming:
-            self._streams[request] = procedure
+            self._streams[request] = (procedure, ppt)
         return request
 
     def continue_call(
@@ -575,13 +650,16 @@ class ClientSession:
         was answered.
         """
         self._require(ClientState.ESTABLISHED, "continue a call")
-        procedure = self._streams.get(request_id)
-        if procedure is None:
+        stream = self._streams.get(request_id)
+        if stream is None:
             raise LocalProtocolError(
                 f"no progressive call with request id {request_id} to continue"
             )
+        procedure, ppt = stream
         payload = _check_payload(args, kwargs)
-        options = {"progress": True} if progress else {}
+        if ppt:
+            _check_ppt_payload(ppt, payload)
+        options = {**ppt, "progress": True} if progress else ppt
         message = self._encodable(Call(request_id, options, procedure, *payload))
         if not progress:
             del self._streams[request_id]
@@ -616,6 +694,7 @@ class ClientSession:
         _check_uri(topic, "topic")
         opts = _check_dict(options, "options")
         payload = _check_payload(args, kwargs)
+        self._check_ppt(opts, "publisher", "broker", payload)
         if acknowledge:
             opts = {**opts, "acknowledge": True}
         if opts.get("acknowledge") is True:
@@ -663,15 +742,23 @@ class ClientSession:
         *,
         progress: bool = False,
     ) -> None:
-        """Answer INVOCATION ``request_id`` with YIELD (``progress`` for a partial result)."""
+        """Answer INVOCATION ``request_id`` with YIELD (``progress`` for a partial result).
+
+        With ``ppt_*`` options (payload passthru mode) the router may refuse the
+        YIELD, e.g. for a caller without the mode: ``ErrorReceived`` with
+        ``request_type`` YIELD and ``request_id`` the invocation.
+        """
         self._check_invocation(request_id)
         opts = _check_dict(options, "options")
         payload = _check_payload(args, kwargs)
+        ppt = self._check_ppt(opts, "callee", "dealer", payload)
         if progress:
             opts = {**opts, "progress": True}
         message = self._encodable(Yield(request_id, opts, *payload))
         if opts.get("progress") is not True:
             self._answered(request_id)
+        if ppt:
+            _remember(self._ppt_yields, request_id, MAX_PPT_YIELDS)
         self._out.append(message)
 
     def yield_error(
@@ -682,11 +769,13 @@ class ClientSession:
         kwargs: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Answer INVOCATION ``request_id`` with ERROR ``error``."""
+        """Answer INVOCATION ``request_id`` with ERROR ``error`` (``ppt_*`` keys
+        in ``details`` for payload passthru mode, as for ``yield_result``)."""
         self._check_invocation(request_id)
         _check_uri(error, "error")
         dets = _check_dict(details, "details")
         payload = _check_payload(args, kwargs)
+        self._check_ppt(dets, "callee", "dealer", payload)
         message = self._encodable(Error(_T.INVOCATION, request_id, dets, error, *payload))
         self._answered(request_id)
         self._out.append(message)
@@ -699,10 +788,38 @@ class ClientSession:
         """Remember invocation ``request_id``, answered while the router may
         still send chunks for it (AP/ap_rpc_progressive_call_invocations.md,
         "Continuations on Completed Calls"): those are dropped."""
-        ended = self._ended_streams
-        ended[request_id] = None
-        if len(ended) > MAX_ENDED_STREAMS:
-            del ended[next(iter(ended))]
+        _remember(self._ended_streams, request_id, MAX_ENDED_STREAMS)
+
+    # -- payload passthru mode (AP/payload_passthru_mode.md) ----------------------
+
+    def _check_ppt(
+        self,
+        options: dict[str, Any],
+        role: str,
+        router_role: str,
+        payload: tuple[list[Any] | None, dict[str, Any] | None],
+    ) -> dict[str, Any]:
+        """The ``ppt_*`` options of a message to send ({} for none), checked:
+        sent unannounced they are a protocol violation the router aborts for."""
+        ppt = ppt_options(options)
+        if not ppt:
+            return ppt
+        if not _announces(self.roles, role, PPT_FEATURE):
+            raise LocalProtocolError(
+                f"this session did not announce payload_passthru_mode ({role} role)"
+            )
+        if not _announces(self.welcome_details.get("roles"), router_role, PPT_FEATURE):
+            raise LocalProtocolError("the router did not announce payload_passthru_mode")
+        problem = ppt_problem(ppt, *payload) or _ppt_scheme_problem(ppt)
+        if problem is not None:
+            raise LocalProtocolError(problem, ErrorURI.INVALID_ARGUMENT)
+        return ppt
+
+    def _check_ppt_received(self, details: dict[str, Any], role: str, what: str) -> None:
+        # AP/payload_passthru_mode.md: the dealer MUST NOT pass the mode to a
+        # peer that did not announce it.
+        if ppt_options(details) and not _announces(self.roles, role, PPT_FEATURE):
+            self._fail(f"{what} in payload passthru mode, which this session did not announce")
 
     # -- helpers -------------------------------------------------------------------
 
@@ -754,6 +871,21 @@ class ClientSession:
         """Request ids of progressive call invocations that take more chunks
         (``continue_call()``)."""
         return frozenset(self._streams)
+
+
+def _check_ppt_payload(
+    ppt: dict[str, Any], payload: tuple[list[Any] | None, dict[str, Any] | None]
+) -> None:
+    problem = ppt_problem(ppt, *payload)
+    if problem is not None:
+        raise LocalProtocolError(problem, ErrorURI.INVALID_ARGUMENT)
+
+
+def _remember(seen: dict[int, None], key: int, limit: int) -> None:
+    """Add ``key`` to the insertion-ordered ``seen``, dropping the oldest beyond ``limit``."""
+    seen[key] = None
+    if len(seen) > limit:
+        del seen[next(iter(seen))]
 
 
 def _announces(roles: object, role: str, feature: str) -> bool:

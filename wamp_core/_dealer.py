@@ -4,14 +4,16 @@
 Also the RPC features of the Advanced Profile (AP/ap_rpc_*.md): progressive call
 results and invocations, call timeouts (through the router's clock), call
 canceling, call rerouting, caller identification, call trust levels,
-pattern-based and shared registrations, registration revocation.
+pattern-based and shared registrations, registration revocation; and payload
+passthru mode (AP/payload_passthru_mode.md), whose checks the broker and the
+client session share from here.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._errors import LocalProtocolError, ProcedureError
 from ._messages import (
@@ -33,7 +35,18 @@ from ._uri import MATCH_POLICIES, ErrorURI, MatchPolicy, PatternMap, is_reserved
 if TYPE_CHECKING:
     from ._router import ProcedureHandler, Router, RouterSession, Timer
 
-__all__ = ["CANCEL_MODES", "INVOKE_POLICIES", "Dealer", "PendingCall", "Registration"]
+__all__ = [
+    "CANCEL_MODES",
+    "INVOKE_POLICIES",
+    "PPT_FEATURE",
+    "PPT_OPTIONS",
+    "Dealer",
+    "PendingCall",
+    "Registration",
+    "check_ppt_announced",
+    "ppt_options",
+    "ppt_problem",
+]
 
 _T = MessageType
 
@@ -46,6 +59,67 @@ CANCEL_MODES = ("skip", "kill", "killnowait")
 DEFAULT_CANCEL_MODE = "killnowait"
 # The spec names no default mode; killnowait answers the caller at once and
 # still tells the callee to stop, which is what a caller that gives up expects.
+
+PPT_FEATURE = "payload_passthru_mode"
+"""The feature flag of payload passthru mode, for every role (AP/payload_passthru_mode.md)."""
+
+PPT_OPTIONS = ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid")
+"""The payload passthru options of CALL, PUBLISH, YIELD and a callee's ERROR,
+copied into the Details of INVOCATION, EVENT, RESULT and the caller's ERROR."""
+
+_PPT_KEYS = frozenset(PPT_OPTIONS)
+
+
+def ppt_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The payload passthru options in ``options`` (Options or Details), {} when
+    there are none. Any of the four keys means the message uses the mode."""
+    if not options or _PPT_KEYS.isdisjoint(options):
+        return {}
+    return {key: options[key] for key in PPT_OPTIONS if key in options}
+
+
+def ppt_problem(
+    ppt: dict[str, Any], args: list[Any] | None, kwargs: dict[str, Any] | None
+) -> str | None:
+    """What makes a payload passthru message malformed, or None.
+
+    AP/payload_passthru_mode.md: the attributes are strings, ``ppt_scheme`` is
+    required (the router recognises the mode by its non-empty value), and the
+    payload is one binary item in Args with ArgumentsKw absent or empty. The
+    values themselves are not judged: "a Router shall not inspect and analyze
+    the ppt_ options" (custom schemes bring their own serializers and ciphers).
+    """
+    for key, value in ppt.items():
+        if type(value) is not str:
+            return f"{key} must be a string, got {type(value).__name__}"
+    if not ppt.get("ppt_scheme"):
+        return "payload passthru options need a non-empty ppt_scheme"
+    if (
+        args is None
+        or len(args) != 1
+        or not isinstance(args[0], (bytes, bytearray, memoryview))
+        or kwargs
+    ):
+        return "a payload passthru payload must be one binary item in Args, without ArgumentsKw"
+    return None
+
+
+def check_ppt_announced(
+    router: Router, session: RouterSession, role: str, router_role: str, what: str
+) -> None:
+    """Fail ``session`` (protocol violation) unless it announced payload passthru
+    mode for ``role`` and the router for ``router_role``: AP/payload_passthru_mode.md
+    makes both cases PROTOCOL ERRORS."""
+    if not session.has_feature(role, PPT_FEATURE):
+        _ppt_violation(router, session, what, f"the {role} did not announce it")
+    features = router.roles.get(router_role, {}).get("features", {})
+    if features.get(PPT_FEATURE) is not True:
+        _ppt_violation(router, session, what, f"the {router_role} does not support it")
+
+
+def _ppt_violation(router: Router, session: RouterSession, what: str, why: str) -> NoReturn:
+    router.fail(session, f"{what} with payload passthru options, but {why}")
+
 
 DEFAULT_GRACE_PERIOD = 60.0
 """Seconds a progressive call invocation is remembered after it ended while the
@@ -310,6 +384,9 @@ class Dealer:
         invalid_argument, no_such_procedure, feature_not_supported); a CALL that
         continues a progressive call invocation is forwarded to its callee."""
         router = self._router
+        ppt = ppt_options(message.options)
+        if ppt:
+            check_ppt_announced(router, session, "caller", "dealer", "CALL")
         pending = session.calls.get(message.request)
         if pending is not None:
             self._continue(session, pending, message)
@@ -346,12 +423,19 @@ class Dealer:
                 f"invalid timeout {timeout!r}: must be a non-negative integer (milliseconds)",
             )  # fmt: skip
             return
+        if ppt:
+            problem = ppt_problem(ppt, message.args, message.kwargs)
+            if problem is not None:
+                self._refuse(session, message, ErrorURI.INVALID_ARGUMENT, problem)
+                return
         provided = router.procedures.get(message.procedure)
         if provided is not None:
-            if chunked:
+            if chunked or ppt:
+                # The router's own procedures read their arguments.
+                feature = "progressive call invocations" if chunked else "payload passthru mode"
                 self._refuse(
                     session, message, ErrorURI.FEATURE_NOT_SUPPORTED,
-                    f"procedure {message.procedure!r} takes no progressive call invocations",
+                    f"procedure {message.procedure!r} takes no {feature}",
                 )  # fmt: skip
                 return
             self._call_provided(session, message, provided)
@@ -373,6 +457,13 @@ class Dealer:
             self._refuse(
                 session, message, ErrorURI.FEATURE_NOT_SUPPORTED,
                 "the callee does not support progressive call invocations",
+            )  # fmt: skip
+            return
+        if ppt and not callee.has_feature("callee", PPT_FEATURE):
+            # AP/payload_passthru_mode.md: an APPLICATION ERROR for the caller. As
+            # for progressive call invocations, the callee the policy chose decides.
+            self._refuse(
+                session, message, ErrorURI.FEATURE_NOT_SUPPORTED, _PPT_CALLEE_LACKS
             )  # fmt: skip
             return
         # A progressive call keeps its options, not its first chunk.
@@ -410,12 +501,17 @@ class Dealer:
             self._router.fail(session, f"CALL request {message.request} is already in progress")
         self._check_procedure(session, message, pending.call.procedure)
         pending.streaming = message.options.get("progress") is True
-        if not self._send_invocation(pending, pending.callee, message):
-            self._router.send_error(
-                session, _T.CALL, pending.request, ErrorURI.INVALID_ARGUMENT,
-                "the call's arguments cannot be encoded for the callee's serializer",
-            )  # fmt: skip
-            self._give_up(pending)
+        problem = None
+        if "ppt_scheme" in pending.details:
+            # Every chunk of a payload passthru call carries a passthru payload.
+            problem = ppt_problem(ppt_options(pending.details), message.args, message.kwargs)
+        if problem is None and self._send_invocation(pending, pending.callee, message):
+            return
+        self._router.send_error(
+            session, _T.CALL, pending.request, ErrorURI.INVALID_ARGUMENT,
+            problem or "the call's arguments cannot be encoded for the callee's serializer",
+        )  # fmt: skip
+        self._give_up(pending)
 
     def _send_invocation(self, pending: PendingCall, callee: RouterSession, chunk: Call) -> bool:
         details = pending.details
@@ -456,6 +552,7 @@ class Dealer:
             details["caller_authrole"] = caller.authrole
         if caller.trustlevel is not None:
             details["trustlevel"] = caller.trustlevel  # AP/ap_rpc_call_trustlevels.md
+        details.update(ppt_options(options))  # AP/payload_passthru_mode.md
         forward = pending.timeout > 0 and callee in registration.forward_timeout
         if forward:
             # AP/ap_rpc_call_timeout.md leaves the key unnamed; Crossbar and
@@ -530,11 +627,22 @@ class Dealer:
         return pending
 
     def yield_(self, session: RouterSession, message: Yield) -> None:
-        """Handle YIELD: RESULT to the caller (progressive ones at once)."""
+        """Handle YIELD: RESULT to the caller (progressive ones at once).
+
+        A payload passthru YIELD the caller cannot take (it did not announce
+        the mode, or the YIELD is malformed) ends the call: the callee gets
+        ``[ERROR, YIELD, INVOCATION.Request, {}, error]``, the caller ERROR
+        ``error`` (feature_not_supported or invalid_argument).
+        """
+        ppt = ppt_options(message.options)
+        if ppt:
+            check_ppt_announced(self._router, session, "callee", "dealer", "YIELD")
         pending = self._take(session, message.request, "YIELD")
         if message.options.get("progress") is True:
             if pending.progress and not pending.orphaned:
-                if self._send_result(pending, {"progress": True}, message):
+                if ppt and not self._ppt_result_ok(pending, ppt, message):
+                    self._give_up(pending)
+                elif self._send_result(pending, {**ppt, "progress": True}, message):
                     pending.replied = True
                     # AP/ap_rpc_progressive_call_results.md, "Timeouts": the timeout
                     # applies to the first result, then between results.
@@ -547,8 +655,32 @@ class Dealer:
                     self._give_up(pending)
             return
         self._finish(pending)
-        if not pending.orphaned:
-            self._send_result(pending, {}, message)
+        if not pending.orphaned and (not ppt or self._ppt_result_ok(pending, ppt, message)):
+            self._send_result(pending, ppt, message)
+
+    def _ppt_result_ok(self, pending: PendingCall, ppt: dict[str, Any], message: Yield) -> bool:
+        """Check a payload passthru YIELD against AP/payload_passthru_mode.md; if
+        it cannot go to the caller, send both sides ERROR and return False."""
+        problem = ppt_problem(ppt, message.args, message.kwargs)
+        if problem is not None:
+            error, text = ErrorURI.INVALID_ARGUMENT, problem
+        elif not pending.caller.has_feature("caller", PPT_FEATURE):
+            # The spec: an APPLICATION ERROR, the dealer MUST answer the callee
+            # feature_not_supported. It names no message layout; this is ERROR
+            # answering the YIELD. The caller would wait forever: it gets one too.
+            error, text = ErrorURI.FEATURE_NOT_SUPPORTED, _PPT_CALLER_LACKS
+        else:
+            return True
+        router = self._router
+        router.send_error(pending.callee, _T.YIELD, message.request, error, text)
+        router.send_error(
+            pending.caller,
+            _T.CALL,
+            pending.request,
+            error,
+            f"the callee's result was refused: {text}",
+        )
+        return False
 
     def _send_result(self, pending: PendingCall, details: dict[str, Any], message: Yield) -> bool:
         """Send RESULT, or ERROR invalid_argument if it cannot be encoded (then False)."""
@@ -565,6 +697,10 @@ class Dealer:
     def error(self, session: RouterSession, message: Error) -> None:
         """Handle a callee's ERROR for an INVOCATION: relay it to the caller as CALL
         ERROR, or reroute the call if the callee is unavailable."""
+        router = self._router
+        ppt = ppt_options(message.details)
+        if ppt:
+            check_ppt_announced(router, session, "callee", "dealer", "ERROR")
         pending = self._take(session, message.request, "ERROR")
         if message.error == ErrorURI.UNAVAILABLE and not pending.orphaned:
             self._reroute(pending)
@@ -572,15 +708,25 @@ class Dealer:
         self._finish(pending)
         if pending.orphaned:
             return
-        router = self._router
-        error = Error(
-            _T.CALL, pending.request, message.details, message.error, message.args, message.kwargs
-        )
-        if router.send(pending.caller, error):
-            return
-        # The payload does not fit the caller's serializer: keep the URI, drop
-        # the payload; if even the URI does not fit, say so with a URI of ours.
-        text = "the error's arguments cannot be encoded for the caller's serializer"
+        text = None
+        if ppt:
+            # A callee's ERROR in payload passthru mode (AP/payload_passthru_mode.md):
+            # the spec has no answer for a malformed one or a caller without the
+            # mode (ERROR cannot answer ERROR); the caller gets the error URI
+            # without the payload it could not read, as below.
+            text = ppt_problem(ppt, message.args, message.kwargs)
+            if text is None and not pending.caller.has_feature("caller", PPT_FEATURE):
+                text = _PPT_CALLER_LACKS
+        if text is None:
+            error = Error(
+                _T.CALL, pending.request, message.details, message.error,
+                message.args, message.kwargs,
+            )  # fmt: skip
+            if router.send(pending.caller, error):
+                return
+            text = "the error's arguments cannot be encoded for the caller's serializer"
+        # The payload does not fit the caller: keep the URI, drop the payload;
+        # if even the URI does not fit, say so with a URI of ours.
         if not router.send(
             pending.caller, Error(_T.CALL, pending.request, {}, message.error, [text])
         ):
@@ -608,10 +754,16 @@ class Dealer:
         if not (pending.chunked or pending.replied or pending.interrupted):
             target = self._pick(pending.registration, pending.tried)
             if target is not None:
-                if self._invoke(pending, target, pending.call):
+                if "ppt_scheme" in pending.details and not target.has_feature(
+                    "callee", PPT_FEATURE
+                ):
+                    error = ErrorURI.FEATURE_NOT_SUPPORTED
+                    text = _PPT_CALLEE_LACKS
+                elif self._invoke(pending, target, pending.call):
                     return
-                error = ErrorURI.INVALID_ARGUMENT
-                text = "the call's arguments cannot be encoded for the callee's serializer"
+                else:
+                    error = ErrorURI.INVALID_ARGUMENT
+                    text = "the call's arguments cannot be encoded for the callee's serializer"
         self._release(pending)
         self._router.send_error(pending.caller, _T.CALL, pending.request, error, text)
 
@@ -738,6 +890,10 @@ class Dealer:
         for pending in list(session.calls.values()):
             self._give_up(pending)
         self._ended.pop(session, None)
+
+
+_PPT_CALLEE_LACKS = "the callee does not support payload passthru mode"
+_PPT_CALLER_LACKS = "the caller does not support payload passthru mode"
 
 
 def _can_cancel(session: RouterSession) -> bool:

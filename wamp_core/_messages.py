@@ -95,6 +95,9 @@ ERROR_REQUEST_TYPES = frozenset(
         MessageType.REGISTER,
         MessageType.UNREGISTER,
         MessageType.INVOCATION,
+        # AP/payload_passthru_mode.md: the dealer refuses a passthru YIELD for a
+        # caller without the feature with an ERROR answering that YIELD.
+        MessageType.YIELD,
     }
 )
 """The request types an ERROR may answer; any other is a protocol violation."""

@@ -85,6 +85,7 @@ ROUTER_ROLES: dict[str, dict[str, Any]] = {
             "publisher_exclusion": True,
             "publisher_identification": True,
             "subscriber_blackwhite_listing": True,
+            "payload_passthru_mode": True,
             "publication_trustlevels": True,
             "event_retention": True,
             "event_history": True,
@@ -96,6 +97,7 @@ ROUTER_ROLES: dict[str, dict[str, Any]] = {
     "dealer": {
         "features": {
             "call_canceling": True,
+            "payload_passthru_mode": True,
             "call_reroute": True,
             "call_timeout": True,
             "call_trustlevels": True,

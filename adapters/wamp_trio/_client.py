@@ -14,19 +14,26 @@ synchronous enqueue that works inside a cancelled scope. The writer is shielded
 and stopped explicitly, with a bounded flush, when the connection ends.
 
 Incoming INVOCATIONs run one task each, inside the connection's nursery and in
-their own cancel scope, which an INTERRUPT cancels. EVENTs go into one bounded
-channel per subscription without ever blocking the reader: when the channel is
-full, the event is dropped and counted (``Subscription.dropped``).
+their own cancel scope, which an INTERRUPT cancels (and a forwarded call
+timeout bounds). The further chunks of a progressive call invocation go to the
+task already serving it, through an unbounded channel (``Chunks``), never to a
+new task. EVENTs go into one bounded channel per subscription without ever
+blocking the reader: when the channel is full, the event is dropped and counted
+(``Subscription.dropped``).
+
+Times are in seconds throughout the Python API; the wire's milliseconds
+(``CALL.Options.timeout``, ``INVOCATION.Details.timeout``) are converted here.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import math
 import random
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -67,6 +74,7 @@ __all__ = [
     "ApplicationError",
     "CallResult",
     "CancelMode",
+    "Chunks",
     "Event",
     "InvocationDetails",
     "JoinError",
@@ -75,6 +83,7 @@ __all__ = [
     "Registration",
     "Session",
     "SessionEnded",
+    "StreamingCall",
     "Subscription",
     "TransportFactory",
     "TransportLost",
@@ -122,19 +131,11 @@ _TRANSPORT_ERRORS = (TransportClosed, OSError, trio.BrokenResourceError, trio.Cl
 # -- exceptions ----------------------------------------------------------------------
 
 
-def _without(roles: dict[str, dict[str, Any]], feature: str) -> dict[str, dict[str, Any]]:
-    return {
-        role: {
-            **details,
-            "features": {k: v for k, v in details["features"].items() if k != feature},
-        }
-        for role, details in roles.items()
-    }
-
-
-DEFAULT_ROLES = _without(wamp_core.CLIENT_ROLES, "progressive_call_invocations")
-"""The roles a ``Session`` announces by default: the core's, less progressive call
-invocations, which this client does not offer yet."""
+DEFAULT_ROLES: dict[str, dict[str, Any]] = wamp_core.CLIENT_ROLES
+"""The roles a ``Session`` announces by default: the core's ``CLIENT_ROLES``
+(every Advanced Profile feature the core handles, progressive call invocations
+included: ``call_streaming`` on the caller's side, ``register(...,
+streaming=True)`` on the callee's)."""
 
 
 class WampError(Exception):
@@ -166,6 +167,18 @@ class ApplicationError(WampError):
         parts = [repr(self.error), *(repr(a) for a in self.args)]
         parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def _application_error(event: ErrorReceived) -> ApplicationError:
+    exc = ApplicationError(event.error, *(event.args or ()), **(event.kwargs or {}))
+    exc.details = event.details
+    return exc
+
+
+def _timeout_error(timeout: float) -> ApplicationError:
+    """The error of a call this client timed itself (for a router without
+    ``call_timeout``)."""
+    return ApplicationError(ErrorURI.TIMEOUT, f"the call timed out after {timeout:g} s")
 
 
 class JoinError(WampError):
@@ -261,13 +274,55 @@ def _pack(value: Any) -> tuple[list[Any] | None, dict[str, Any] | None]:
     return [value], None
 
 
+def _payload(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A lone ``CallResult`` argument stands for exactly its args and kwargs (the
+    way to send keyword arguments whose names the verbs reserve, like ``timeout``)."""
+    if len(args) == 1 and not kwargs and isinstance(args[0], CallResult):
+        return args[0].args, dict(args[0].kwargs)
+    return args, kwargs
+
+
+def _milliseconds(timeout: float | None) -> int | None:
+    """A timeout in seconds as the wire's whole milliseconds (rounded up); None
+    (or infinity) for no timeout."""
+    if timeout is None or timeout == math.inf:
+        return None
+    if not timeout > 0:  # also NaN
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return max(1, math.ceil(round(timeout * 1000, 6)))
+
+
+def _id_list(value: Any, kind: type) -> list[Any] | None:
+    """A black- or whitelist argument (one value or an iterable of them) as a list."""
+    if value is None:
+        return None
+    if isinstance(value, kind) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if type(value) is int else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One event received on a subscription.
+    """One event received on a subscription (or read from the event history).
 
     ``topic`` is the concrete topic (for a pattern subscription, the one the
     event was published to); ``publisher`` is the publisher's session ID when
-    it was disclosed; ``details`` is the raw ``EVENT.Details``.
+    it disclosed itself (``publisher_authid`` and ``publisher_authrole`` then
+    tell its identity); ``trustlevel`` is the trust level the router gave the
+    publisher, if any; ``retained`` tells a retained event delivered on
+    subscribing (``get_retained``); ``timestamp`` is the RFC 3339 time of an
+    event from the event history (None for live events); ``details`` is the
+    raw ``EVENT.Details``.
     """
 
     topic: str
@@ -276,6 +331,43 @@ class Event:
     publication_id: int = 0
     publisher: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    timestamp: str | None = None
+
+    @property
+    def publisher_authid(self) -> str | None:
+        return _str_or_none(self.details.get("publisher_authid"))
+
+    @property
+    def publisher_authrole(self) -> str | None:
+        return _str_or_none(self.details.get("publisher_authrole"))
+
+    @property
+    def trustlevel(self) -> int | None:
+        return _int_or_none(self.details.get("trustlevel"))
+
+    @property
+    def retained(self) -> bool:
+        return self.details.get("retained") is True
+
+
+def _make_event(
+    topic: str,
+    publication: int,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    details: dict[str, Any],
+    *,
+    timestamp: str | None = None,
+) -> Event:
+    return Event(
+        _str_or_none(details.get("topic")) or topic,
+        tuple(args or ()),
+        dict(kwargs or {}),
+        publication,
+        _int_or_none(details.get("publisher")),
+        details,
+        timestamp,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,9 +481,7 @@ class _Request:
             if self.items:
                 event = self.items.popleft()
                 if isinstance(event, ErrorReceived):
-                    exc = ApplicationError(event.error, *(event.args or ()), **(event.kwargs or {}))
-                    exc.details = event.details
-                    raise exc
+                    raise _application_error(event)
                 return event
             if self.error is not None:
                 raise self.error
@@ -417,8 +507,10 @@ class Registration:
 
     It survives reconnection (it is registered again on the new session, and
     ``registration_id`` changes). ``active`` turns False after ``unregister()``,
-    a revocation by the router (``revoked`` holds the reason) or the end of the
-    session. ``async with registration:`` unregisters on exit.
+    a revocation by the router (``revoked`` holds the reason: the revocation's
+    reason URI, or ``"revoked"`` when the router gave none) or the end of the
+    session. ``async with registration:`` unregisters on exit. ``streaming``
+    tells whether the handler takes its arguments as ``Chunks``.
     """
 
     def __init__(
@@ -427,11 +519,13 @@ class Registration:
         procedure: str,
         handler: Callable[..., Any],
         options: dict[str, Any],
+        streaming: bool = False,
     ) -> None:
         self.session = session
         self.procedure = procedure
         self.handler = handler
         self.options = options
+        self.streaming = streaming
         self.registration_id: int | None = None
         self.active = True
         self.revoked: str | None = None
@@ -564,15 +658,8 @@ class Subscription:
             self._send.close()
 
     def _deliver(self, event: EventReceived) -> None:
-        details = event.details
-        publisher = details.get("publisher")
-        item = Event(
-            event.topic or self.topic,
-            tuple(event.args or ()),
-            dict(event.kwargs or {}),
-            event.publication_id,
-            publisher if isinstance(publisher, int) else None,
-            details,
+        item = _make_event(
+            self.topic, event.publication_id, event.args, event.kwargs, event.details
         )
         try:
             self._send.send_nowait(item)
@@ -623,9 +710,14 @@ class InvocationDetails:
 
     ``procedure`` is the URI called (the concrete one for a pattern
     registration); ``caller``, ``caller_authid`` and ``caller_authrole``
-    identify the caller when it was disclosed; ``receive_progress`` tells
-    whether the caller accepts progressive results, sent with
-    ``await details.progress(...)``.
+    identify the caller when it was disclosed (``disclose_me`` on the call,
+    ``disclose_caller`` on the registration); ``trustlevel`` is the trust
+    level the router gave the caller, if any; ``timeout`` is the caller's
+    timeout in seconds when the router forwarded it (``forward_timeout``),
+    which this client enforces; ``receive_progress`` tells whether the caller
+    accepts progressive results, sent with ``await details.progress(...)``;
+    ``details`` is the raw ``INVOCATION.Details`` (of the first chunk, for a
+    progressive call invocation).
     """
 
     __slots__ = (
@@ -638,6 +730,8 @@ class InvocationDetails:
         "receive_progress",
         "registration",
         "request_id",
+        "timeout",
+        "trustlevel",
     )
 
     def __init__(
@@ -649,12 +743,11 @@ class InvocationDetails:
         self.request_id = invocation.request_id
         self.details = details
         self.procedure: str = invocation.procedure or registration.procedure
-        caller = details.get("caller")
-        self.caller: int | None = caller if isinstance(caller, int) else None
-        authid = details.get("caller_authid")
-        self.caller_authid: str | None = authid if isinstance(authid, str) else None
-        authrole = details.get("caller_authrole")
-        self.caller_authrole: str | None = authrole if isinstance(authrole, str) else None
+        self.caller = _int_or_none(details.get("caller"))
+        self.caller_authid = _str_or_none(details.get("caller_authid"))
+        self.caller_authrole = _str_or_none(details.get("caller_authrole"))
+        self.trustlevel = _int_or_none(details.get("trustlevel"))
+        self.timeout = _forwarded_timeout(details)
         self.receive_progress = details.get("receive_progress") is True
 
     async def progress(self, *args: Any, **kwargs: Any) -> None:
@@ -665,9 +758,75 @@ class InvocationDetails:
         conn = self._conn
         if not self.receive_progress or not conn.can_answer(self.request_id):
             return
+        args, kwargs = _payload(args, kwargs)
         conn.check_encodable(args, kwargs)
         conn.core.yield_result(self.request_id, args, kwargs, progress=True)
         await conn.flushed()
+
+
+def _forwarded_timeout(details: Mapping[str, Any]) -> float | None:
+    """``INVOCATION.Details.timeout`` (milliseconds) in seconds, if there is one."""
+    timeout = details.get("timeout")
+    if type(timeout) is int and timeout > 0:
+        return timeout / 1000
+    return None
+
+
+class Chunks:
+    """The arguments of a call to a streaming procedure (``register(...,
+    streaming=True)``), chunk by chunk: ``async for chunk in chunks:``.
+
+    Each chunk is unpacked like a call's result: one positional value alone is
+    that value, nothing at all is None, anything else a ``CallResult``. A
+    plain (not progressive) call gives exactly one chunk. Iteration ends after
+    the caller's last chunk. Chunks that arrive faster than the handler takes
+    them wait in memory (WAMP has no flow control).
+    """
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[Any]) -> None:
+        self._receive = receive
+        self.count = 0
+        """How many chunks were taken so far."""
+
+    def __aiter__(self) -> Chunks:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+        self.count += 1
+        return chunk
+
+
+class _Invocation:
+    """An invocation being served: its cancel scope, and its chunk channel when the
+    handler is streaming."""
+
+    __slots__ = ("chunks", "interrupted", "receive", "scope", "timeout")
+
+    def __init__(self, streaming: bool, timeout: float | None) -> None:
+        self.scope = trio.CancelScope()
+        self.interrupted = False
+        self.timeout = timeout
+        if timeout is not None:
+            # AP/ap_rpc_call_timeout.md: with the timeout forwarded, the callee
+            # times the call and answers wamp.error.timeout.
+            self.scope.deadline = trio.current_time() + timeout
+        self.chunks: trio.MemorySendChannel[Any] | None = None
+        self.receive: trio.MemoryReceiveChannel[Any] | None = None
+        if streaming:
+            self.chunks, self.receive = trio.open_memory_channel[Any](math.inf)
+
+    def chunk(self, invocation: InvocationReceived) -> None:
+        """Hand the handler one chunk; the last one (no ``progress``) ends the stream."""
+        if self.chunks is None:  # pragma: no cover - the core passes repeats of streams only
+            return
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            self.chunks.send_nowait(_unpack(invocation.args, invocation.kwargs))
+        if invocation.details.get("progress") is not True:
+            self.chunks.close()
 
 
 # -- one connection -------------------------------------------------------------------
@@ -683,7 +842,7 @@ class _Connection:
         self.requests: dict[int, _Request] = {}
         self.registrations: dict[int, Registration] = {}
         self.subscriptions: dict[int, list[Subscription]] = {}
-        self.invocations: dict[int, trio.CancelScope] = {}
+        self.invocations: dict[int, _Invocation] = {}
         self.joined: SessionJoined | None = None
         self.ready = False
         self.was_ready = False
@@ -865,9 +1024,10 @@ class _Connection:
         elif isinstance(event, InvocationReceived):
             self._on_invocation(event)
         elif isinstance(event, InterruptReceived):
-            scope = self.invocations.get(event.request_id)
-            if scope is not None:
-                scope.cancel()
+            current = self.invocations.get(event.request_id)
+            if current is not None:
+                current.interrupted = True
+                current.scope.cancel()
         elif isinstance(
             event,
             (
@@ -991,51 +1151,79 @@ class _Connection:
         self.core.serializer.dumps([list(args or ()), dict(kwargs or {})])
 
     def _on_invocation(self, invocation: InvocationReceived) -> None:
+        request = invocation.request_id
+        current = self.invocations.get(request)
+        if current is not None:
+            # The core passes a repeated INVOCATION only for a progressive call
+            # invocation still open: the next chunk of a call being served.
+            current.chunk(invocation)
+            return
         registration = self.registrations.get(invocation.registration_id)
         if registration is None:  # pragma: no cover - the core refuses these itself
-            self.core.yield_error(invocation.request_id, ErrorURI.NO_SUCH_REGISTRATION)
+            self.core.yield_error(request, ErrorURI.NO_SUCH_REGISTRATION)
             return
-        scope = trio.CancelScope()
-        self.invocations[invocation.request_id] = scope
+        if invocation.details.get("progress") is True and not registration.streaming:
+            # A progressive call invocation for a handler that takes its arguments
+            # at once: refuse it (the core drops the chunks that follow).
+            self.core.yield_error(
+                request,
+                ErrorURI.FEATURE_NOT_SUPPORTED,
+                [f"procedure {registration.procedure!r} takes no progressive call invocations"],
+            )
+            return
+        current = _Invocation(registration.streaming, _forwarded_timeout(invocation.details))
+        if current.chunks is not None:
+            current.chunk(invocation)
+        self.invocations[request] = current
         assert self._tasks is not None
-        self._tasks.start_soon(self._invoke, registration, invocation, scope)
+        self._tasks.start_soon(self._invoke, registration, invocation, current)
 
     async def _invoke(
-        self, registration: Registration, invocation: InvocationReceived, scope: trio.CancelScope
+        self, registration: Registration, invocation: InvocationReceived, current: _Invocation
     ) -> None:
         request = invocation.request_id
-        kwargs = dict(invocation.kwargs or {})
+        scope = current.scope
+        if current.receive is not None:
+            args: tuple[Any, ...] = (Chunks(current.receive),)
+            kwargs: dict[str, Any] = {}
+        else:
+            args, kwargs = tuple(invocation.args or ()), dict(invocation.kwargs or {})
         if registration._details:
             kwargs["details"] = InvocationDetails(self, registration, invocation)
         error: tuple[str, Sequence[Any] | None, Mapping[str, Any] | None] | None = None
         result: Any = None
         try:
             with scope:
-                result = await _maybe_await(
-                    registration.handler(*(invocation.args or ()), **kwargs)
-                )
+                result = await _maybe_await(registration.handler(*args, **kwargs))
             if scope.cancelled_caught:
-                error = (ErrorURI.CANCELED, ["the call was canceled"], None)
+                if current.interrupted:
+                    error = (ErrorURI.CANCELED, ["the call was canceled"], None)
+                else:
+                    text = f"the call timed out after {current.timeout:g} s"
+                    error = (ErrorURI.TIMEOUT, [text], None)
         except ApplicationError as exc:
             error = (exc.error, exc.args, exc.kwargs)
         except Exception:
             log.exception("procedure %r raised", registration.procedure)
             error = (RUNTIME_ERROR, None, None)
+        finally:
+            if current.receive is not None:
+                current.receive.close()  # later chunks go nowhere
         if not self.can_answer(request):
             self.invocations.pop(request, None)
             return
         self.invocations.pop(request, None)
         if error is None:
-            args, kw = _pack(result)
+            result_args, result_kwargs = _pack(result)
             try:
-                self.check_encodable(args, kw)
+                self.check_encodable(result_args, result_kwargs)
             except wamp_core.SerializationError:
                 log.exception(
                     "procedure %r returned a value that cannot be sent", registration.procedure
                 )
                 error = (RUNTIME_ERROR, None, None)
             else:
-                self.core.yield_result(request, args, kw)
+                self.core.yield_result(request, result_args, result_kwargs)
         if error is not None:
             uri, args_, kwargs_ = error
             try:
@@ -1059,7 +1247,10 @@ class _Connection:
         return isinstance(features, dict) and features.get(feature) is True
 
     def abandon_call(self, request_id: int, request: _Request, mode: str | None) -> None:
-        """Forget a call nobody waits for any more; CANCEL it when still pending."""
+        """Forget a call nobody waits for any more; CANCEL it when still pending.
+        Idempotent."""
+        if request.abandoned:
+            return
         request.abandoned = True
         if (
             self.end is None
@@ -1263,10 +1454,37 @@ class Session:
 
     # -- verbs ----------------------------------------------------------------------
 
+    def _call_options(
+        self,
+        conn: _Connection,
+        options: dict[str, Any] | None,
+        *,
+        timeout: float | None,
+        disclose_me: bool | None,
+        receive_progress: bool,
+    ) -> tuple[dict[str, Any], float | None]:
+        """CALL.Options from the verbs' keyword arguments, and the timeout (seconds)
+        the client must apply itself because the router does not announce
+        ``call_timeout`` (AP/ap_rpc_call_timeout.md, "Caller-Initiated Timeouts")."""
+        opts = dict(options or {})
+        if disclose_me is not None:
+            opts["disclose_me"] = disclose_me
+        if receive_progress:
+            opts["receive_progress"] = True
+        milliseconds = _milliseconds(timeout)
+        if milliseconds is None:
+            return opts, None
+        if conn.router_has("dealer", "call_timeout"):
+            opts["timeout"] = milliseconds
+            return opts, None
+        return opts, timeout
+
     async def call(
         self,
         procedure: str,
         *args: Any,
+        timeout: float | None = None,
+        disclose_me: bool | None = None,
         options: dict[str, Any] | None = None,
         cancel_mode: CancelMode | None = None,
         **kwargs: Any,
@@ -1275,46 +1493,84 @@ class Session:
 
         A result of exactly one positional value is returned as that value, an
         empty result as None, anything else as ``CallResult(args, kwargs)``.
-        An ERROR raises ``ApplicationError``. ``options`` are raw CALL.Options
-        (``disclose_me``, ``timeout`` in ms for routers that support it, ...).
-        Cancelling the awaiting task sends CANCEL (``cancel_mode``, default the
-        session's) and forgets the call.
+        An ERROR raises ``ApplicationError``.
+
+        ``timeout`` (seconds) asks the router to give up after that long: the
+        call then raises ``ApplicationError`` ``wamp.error.timeout`` and the
+        callee is interrupted. It goes on the wire in whole milliseconds
+        (rounded up); when the router does not announce ``call_timeout`` the
+        client times the call itself, with the same outcome. ``disclose_me``
+        asks the router to tell the callee who calls. ``options`` are raw
+        CALL.Options (the keywords win over them). Cancelling the awaiting task
+        sends CANCEL (``cancel_mode``, default the session's) and forgets the
+        call. A lone ``CallResult`` argument gives exactly its args and kwargs.
         """
-        conn = await self._connection()
-        conn.check_encodable(args, kwargs)
-        request_id = conn.core.call(procedure, args, kwargs, options)
-        request = _Request()
-        conn.requests[request_id] = request
-        conn.kick()
+        call = _Call(
+            self, procedure, timeout=timeout, disclose_me=disclose_me, options=options,
+            cancel_mode=cancel_mode, receive_progress=False,
+        )  # fmt: skip
+        await call._start(*_payload(args, kwargs))
         try:
-            event = await request.next()
-            # Progressive results (asked for with raw options) are skipped here.
-            while isinstance(event, ResultReceived) and event.progress:
-                event = await request.next()
+            while True:
+                event = await call._next()
+                assert event is not None
+                # Progressive results (asked for with raw options) are skipped here.
+                if not event.progress:
+                    return _unpack(event.args, event.kwargs)
         except BaseException:
-            conn.abandon_call(request_id, request, cancel_mode or self._cancel_mode)
+            call._abandon()
             raise
-        assert isinstance(event, ResultReceived)
-        return _unpack(event.args, event.kwargs)
 
     def call_progressive(
         self,
         procedure: str,
         *args: Any,
+        timeout: float | None = None,
+        disclose_me: bool | None = None,
         options: dict[str, Any] | None = None,
         cancel_mode: CancelMode | None = None,
         **kwargs: Any,
     ) -> ProgressiveCall:
-        """Call ``procedure`` asking for progressive results.
+        """Call ``procedure`` asking for progressive results (``receive_progress``).
 
         Use as ``async with session.call_progressive(...) as results:`` and
         ``async for result in results:``; each result is unpacked as by
         ``call()``; the progressive ones come first, the final one last.
         Leaving the ``async with`` before the final result cancels the call.
+        ``timeout`` applies to the first result, then between results.
         """
+        args, kwargs = _payload(args, kwargs)
         return ProgressiveCall(
-            self, procedure, args=args, kwargs=kwargs, options=options, cancel_mode=cancel_mode
-        )
+            self, procedure, args=args, kwargs=kwargs, timeout=timeout, disclose_me=disclose_me,
+            options=options, cancel_mode=cancel_mode,
+        )  # fmt: skip
+
+    def call_streaming(
+        self,
+        procedure: str,
+        *,
+        timeout: float | None = None,
+        disclose_me: bool | None = None,
+        receive_progress: bool = False,
+        options: dict[str, Any] | None = None,
+        cancel_mode: CancelMode | None = None,
+    ) -> StreamingCall:
+        """Call ``procedure`` with its arguments sent in chunks (a progressive call
+        invocation, AP/ap_rpc_progressive_call_invocations.md).
+
+        ``async with session.call_streaming(...) as call:``, then ``await
+        call.send(*args, **kwargs)`` for each chunk and ``result = await
+        call.finish(*args, **kwargs)`` with the last. The first chunk sends the
+        CALL (with the options given here); the callee's handler, registered
+        with ``streaming=True``, iterates the chunks. With ``receive_progress``
+        the callee may answer with progressive results meanwhile: iterate the
+        call (``async for result in call``) to get them, then the final one.
+        Leaving the ``async with`` before the final answer cancels the call.
+        """
+        return StreamingCall(
+            self, procedure, timeout=timeout, disclose_me=disclose_me, options=options,
+            cancel_mode=cancel_mode, receive_progress=receive_progress,
+        )  # fmt: skip
 
     async def register(
         self,
@@ -1322,7 +1578,10 @@ class Session:
         handler: Callable[..., Any],
         *,
         match: Literal["exact", "prefix", "wildcard"] | None = None,
-        invoke: str | None = None,
+        invoke: Literal["single", "roundrobin", "random", "first", "last"] | None = None,
+        disclose_caller: bool | None = None,
+        forward_timeout: bool | None = None,
+        streaming: bool = False,
         options: dict[str, Any] | None = None,
     ) -> Registration:
         """Register ``handler`` (sync or async) for ``procedure``.
@@ -1331,19 +1590,35 @@ class Session:
         own; a keyword-only ``details`` parameter receives
         ``InvocationDetails``. The return value is the result (None: an empty
         result; a ``CallResult``: exactly its args and kwargs). Raising
-        ``ApplicationError`` answers with that error; any other exception
-        answers ``wamp.error.runtime_error`` with no payload (it is logged
-        here). An INTERRUPT cancels the task and answers
-        ``wamp.error.canceled``. ``match`` and ``invoke`` select pattern-based
-        and shared registrations; ``options`` adds raw REGISTER.Options.
+        ``ApplicationError`` answers with that error (``wamp.error.unavailable``
+        asks the router to try another callee of a shared registration); any
+        other exception answers ``wamp.error.runtime_error`` with no payload
+        (it is logged here). An INTERRUPT cancels the task and answers
+        ``wamp.error.canceled``.
+
+        ``match`` (``"prefix"``, ``"wildcard"``) and ``invoke``
+        (``"roundrobin"``, ``"random"``, ``"first"``, ``"last"``) select
+        pattern-based and shared registrations. ``disclose_caller`` asks the
+        router to identify every caller. ``forward_timeout`` asks the router to
+        leave the callers' timeouts to this callee: the handler is then
+        cancelled when a call's timeout passes and the call answered
+        ``wamp.error.timeout``. With ``streaming`` the handler takes the
+        call's arguments as one ``Chunks`` argument, for progressive call
+        invocations (``Session.call_streaming``); without, such calls are
+        refused with ``wamp.error.feature_not_supported``. ``options`` adds
+        raw REGISTER.Options.
         """
         opts = dict(options or {})
-        if match is not None:
-            opts["match"] = match
-        if invoke is not None:
-            opts["invoke"] = invoke
+        for key, value in (
+            ("match", match),
+            ("invoke", invoke),
+            ("disclose_caller", disclose_caller),
+            ("forward_timeout", forward_timeout),
+        ):
+            if value is not None:
+                opts[key] = value
         conn = await self._connection()
-        registration = Registration(self, procedure, handler, opts)
+        registration = Registration(self, procedure, handler, opts, streaming)
         request_id = conn.core.register(procedure, opts)
         await conn.wait_reply(request_id, _Request(registration))
         return registration
@@ -1354,6 +1629,7 @@ class Session:
         handler: Callable[..., Any] | None = None,
         *,
         match: Literal["exact", "prefix", "wildcard"] | None = None,
+        get_retained: bool | None = None,
         options: dict[str, Any] | None = None,
         queue_size: float = 100,
     ) -> Subscription:
@@ -1365,13 +1641,17 @@ class Session:
         ``Event``); an exception from it ends the session and is raised from
         ``async with connect(...)``. Without, iterate the returned
         ``Subscription``. At most ``queue_size`` events wait; more are dropped
-        and counted.
+        and counted. ``match`` selects a pattern-based subscription;
+        ``get_retained`` asks for the retained event of each matching topic
+        first (``Event.retained``); ``options`` adds raw SUBSCRIBE.Options.
         """
         if not queue_size >= 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size!r}")
         opts = dict(options or {})
         if match is not None:
             opts["match"] = match
+        if get_retained is not None:
+            opts["get_retained"] = get_retained
         conn = await self._connection()
         subscription = Subscription(self, topic, opts, handler, queue_size)
         request_id = conn.core.subscribe(topic, opts)
@@ -1386,6 +1666,15 @@ class Session:
         topic: str,
         *args: Any,
         acknowledge: bool = False,
+        retain: bool | None = None,
+        exclude_me: bool | None = None,
+        disclose_me: bool | None = None,
+        exclude: int | Iterable[int] | None = None,
+        eligible: int | Iterable[int] | None = None,
+        exclude_authid: str | Iterable[str] | None = None,
+        exclude_authrole: str | Iterable[str] | None = None,
+        eligible_authid: str | Iterable[str] | None = None,
+        eligible_authrole: str | Iterable[str] | None = None,
         options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> int | None:
@@ -1394,18 +1683,93 @@ class Session:
         Without ``acknowledge``, returns None once the PUBLISH has been handed
         to the transport (so a fast publisher is paced by its connection).
         With it, waits for the broker: returns the publication ID, or raises
-        ``ApplicationError`` (``wamp.error.not_authorized``, ...). ``options``
-        are raw PUBLISH.Options (``exclude_me``, ``eligible``, ...).
+        ``ApplicationError`` (``wamp.error.not_authorized``, ...).
+
+        ``retain`` asks the broker to keep the event for later subscribers
+        (``get_retained``); ``exclude_me=False`` delivers it to this session
+        too; ``disclose_me`` tells subscribers who published. ``exclude`` and
+        ``eligible`` (session IDs), ``exclude_authid``, ``exclude_authrole``,
+        ``eligible_authid`` and ``eligible_authrole`` (one value or several)
+        are the black- and whitelists. ``options`` adds raw PUBLISH.Options
+        (the keywords win over them). A lone ``CallResult`` argument gives
+        exactly its args and kwargs.
         """
+        opts = dict(options or {})
+        for key, flag in (
+            ("retain", retain),
+            ("exclude_me", exclude_me),
+            ("disclose_me", disclose_me),
+        ):
+            if flag is not None:
+                opts[key] = flag
+        for key, value, kind in (
+            ("exclude", exclude, int),
+            ("eligible", eligible, int),
+            ("exclude_authid", exclude_authid, str),
+            ("exclude_authrole", exclude_authrole, str),
+            ("eligible_authid", eligible_authid, str),
+            ("eligible_authrole", eligible_authrole, str),
+        ):
+            listed = _id_list(value, kind)
+            if listed is not None:
+                opts[key] = listed
+        args, kwargs = _payload(args, kwargs)
         conn = await self._connection()
         conn.check_encodable(args, kwargs)
-        request_id = conn.core.publish(topic, args, kwargs, options, acknowledge=acknowledge)
+        request_id = conn.core.publish(topic, args, kwargs, opts, acknowledge=acknowledge)
         if not acknowledge:
             await conn.flushed()
             return None
         event = await conn.wait_reply(request_id, _Request())
         assert isinstance(event, PublishSucceeded)
         return event.publication_id
+
+    async def get_events(self, subscription: Subscription | int, **filters: Any) -> list[Event]:
+        """Read the router's event history of a subscription
+        (``wamp.subscription.get_events``, AP/ap_pubsub_event_history.md).
+
+        ``subscription`` is a ``Subscription`` of this session or a subscription
+        ID. ``filters`` are the procedure's keyword arguments, passed as they
+        are: ``limit``, ``reverse``, ``topic``, ``from_time``, ``after_time``,
+        ``before_time``, ``until_time`` (RFC 3339 strings), ``from_publication``,
+        ``after_publication``, ``before_publication``, ``until_publication``.
+        Returns ``Event`` objects (oldest first unless ``reverse``) with
+        ``timestamp`` set. Raises ``ApplicationError`` as the router answers
+        (``wamp.error.history_unavailable`` when no history is kept for it,
+        ``wamp.error.no_such_subscription``, ...).
+        """
+        if isinstance(subscription, Subscription):
+            subscription_id = subscription.subscription_id
+            if subscription_id is None:
+                raise ValueError(f"{subscription!r} has no subscription ID")
+            topic = subscription.topic
+        else:
+            subscription_id = subscription
+            conn = self._conn
+            local = [] if conn is None else conn.subscriptions.get(subscription_id, [])
+            topic = local[0].topic if local else ""
+        found = await self.call(
+            "wamp.subscription.get_events", CallResult(subscription_id, **filters)
+        )
+        events: list[Event] = []
+        for item in found if isinstance(found, list) else ():
+            if not isinstance(item, dict):
+                continue
+            details = item.get("details")
+            publication = item.get("publication")
+            args = item.get("args")
+            kwargs = item.get("kwargs")
+            events.append(
+                _make_event(
+                    topic,
+                    publication if type(publication) is int else 0,
+                    args if isinstance(args, list) else None,
+                    kwargs if isinstance(kwargs, dict) else None,
+                    details if isinstance(details, dict) else {},
+                    timestamp=_str_or_none(item.get("timestamp")),
+                )
+            )
+        return events
 
     async def leave(
         self, reason: str = CloseReason.CLOSE_REALM, message: str | None = None
@@ -1432,7 +1796,106 @@ class Session:
         await self._run_done.wait()
 
 
-class ProgressiveCall:
+class _Call:
+    """One call: its request, its connection, and the deadline of a call the
+    client times itself (when the router does not announce ``call_timeout``)."""
+
+    def __init__(
+        self,
+        session: Session,
+        procedure: str,
+        *,
+        timeout: float | None,
+        disclose_me: bool | None,
+        options: dict[str, Any] | None,
+        cancel_mode: CancelMode | None,
+        receive_progress: bool,
+    ) -> None:
+        _milliseconds(timeout)  # a bad timeout is refused before anything happens
+        self._session = session
+        self._procedure = procedure
+        self._timeout = timeout
+        self._disclose_me = disclose_me
+        self._options = options
+        self._cancel_mode = cancel_mode or session._cancel_mode
+        self._receive_progress = receive_progress
+        self._conn: _Connection | None = None
+        self._request_id = 0
+        self._request = _Request()
+        self._local_timeout: float | None = None
+        self._deadline = math.inf
+        self._finished = False  # the final answer was taken, or the call given up
+        self._gave_up = False
+        self._error: ApplicationError | None = None
+
+    @property
+    def request_id(self) -> int | None:
+        """The CALL's request ID, once it was sent."""
+        return self._request_id or None
+
+    async def _start(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], *, progress: bool = False
+    ) -> _Connection:
+        """Send the CALL (the first chunk of a progressive call invocation with
+        ``progress``)."""
+        conn = await self._session._connection()
+        conn.check_encodable(args, kwargs)
+        options, self._local_timeout = self._session._call_options(
+            conn,
+            self._options,
+            timeout=self._timeout,
+            disclose_me=self._disclose_me,
+            receive_progress=self._receive_progress,
+        )
+        self._request_id = conn.core.call(
+            self._procedure, args, dict(kwargs), options, progress=progress
+        )
+        conn.requests[self._request_id] = self._request
+        conn.kick()
+        self._conn = conn
+        self._arm()
+        return conn
+
+    def _arm(self) -> None:
+        if self._local_timeout is not None:
+            self._deadline = trio.current_time() + self._local_timeout
+
+    async def _next(self) -> ResultReceived | None:
+        """The next answer; None once the final one was taken. An ERROR raises
+        ``ApplicationError``, a lost session its exception."""
+        if self._finished or self._conn is None:
+            return None
+        try:
+            event: SessionEvent | None = None
+            with trio.move_on_at(self._deadline):
+                event = await self._request.next()
+            if event is None:
+                assert self._local_timeout is not None
+                self._abandon()
+                raise _timeout_error(self._local_timeout)
+        except ApplicationError as exc:
+            self._finished = True
+            self._error = exc
+            raise
+        except SessionEnded:
+            self._finished = True
+            raise
+        assert isinstance(event, ResultReceived)
+        if event.progress:
+            self._arm()  # as the router's timer: the timeout applies between results
+        else:
+            self._finished = True
+        return event
+
+    def _abandon(self) -> None:
+        """Give the call up: CANCEL it if it is still pending. Idempotent."""
+        self._finished = True
+        self._gave_up = True
+        if self._conn is not None:
+            self._conn.abandon_call(self._request_id, self._request, self._cancel_mode)
+
+
+class ProgressiveCall(_Call):
     """A call with progressive results: ``async with`` it, then ``async for`` it.
 
     Leaving the ``async with`` before the final result (an exception, a
@@ -1446,48 +1909,160 @@ class ProgressiveCall:
         *,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        timeout: float | None = None,
+        disclose_me: bool | None = None,
         options: dict[str, Any] | None,
         cancel_mode: CancelMode | None,
     ) -> None:
-        self._session = session
-        self._call = (procedure, args, kwargs, options)
-        self._cancel_mode = cancel_mode or session._cancel_mode
-        self._conn: _Connection | None = None
-        self._request_id = 0
-        self._request = _Request()
-        self._done = False
+        super().__init__(
+            session, procedure, timeout=timeout, disclose_me=disclose_me, options=options,
+            cancel_mode=cancel_mode, receive_progress=True,
+        )  # fmt: skip
+        self._payload = (args, kwargs)
 
     async def __aenter__(self) -> ProgressiveCall:
-        procedure, args, kwargs, options = self._call
-        conn = await self._session._connection()
-        conn.check_encodable(args, kwargs)
-        options = {**(options or {}), "receive_progress": True}
-        self._request_id = conn.core.call(procedure, args, kwargs, options)
-        conn.requests[self._request_id] = self._request
-        conn.kick()
-        self._conn = conn
+        await self._start(*self._payload)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if not self._done and self._conn is not None:
-            self._done = True
-            self._conn.abandon_call(self._request_id, self._request, self._cancel_mode)
+        if not self._finished:
+            self._abandon()
 
     def __aiter__(self) -> ProgressiveCall:
         return self
 
     async def __anext__(self) -> Any:
-        if self._done or self._conn is None:
+        event = await self._next()
+        if event is None:
             raise StopAsyncIteration
-        try:
-            event = await self._request.next()
-        except (ApplicationError, SessionEnded):
-            self._done = True
-            raise
-        assert isinstance(event, ResultReceived)
-        if not event.progress:
-            self._done = True
         return _unpack(event.args, event.kwargs)
+
+
+class StreamingCall(_Call):
+    """A call whose arguments go in chunks (progressive call invocations), made by
+    ``Session.call_streaming``; use it as an async context manager.
+
+    ``send()`` sends a chunk, ``send_last()`` the last one, ``finish()`` the
+    last one and waits for the result; ``result()`` waits for the final result,
+    and iterating the call gives the progressive results (when asked for with
+    ``receive_progress``) and then the final one. Send from one task.
+
+    The callee may answer before the last chunk (AP/ap_rpc_progressive_call_invocations.md
+    lets it): then ``answered`` turns True, further chunks are not sent, and
+    ``send()`` raises the ``ApplicationError`` if the answer was an error.
+    Leaving the ``async with`` before the final answer (an exception, a
+    cancellation, no ``finish()``) cancels the call.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        procedure: str,
+        *,
+        timeout: float | None,
+        disclose_me: bool | None,
+        options: dict[str, Any] | None,
+        cancel_mode: CancelMode | None,
+        receive_progress: bool,
+    ) -> None:
+        super().__init__(
+            session, procedure, timeout=timeout, disclose_me=disclose_me, options=options,
+            cancel_mode=cancel_mode, receive_progress=receive_progress,
+        )  # fmt: skip
+        self._entered = False
+        self._last_sent = False
+        self._value: Any = None
+
+    async def __aenter__(self) -> StreamingCall:
+        self._entered = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not self._finished:
+            self._abandon()
+
+    @property
+    def answered(self) -> bool:
+        """True once the call's final answer (result or error) has arrived: chunks
+        are no longer sent."""
+        conn = self._conn
+        if conn is None or self._gave_up:
+            return False
+        return self._finished or (conn.end is None and self._request_id not in conn.requests)
+
+    async def send(self, *args: Any, **kwargs: Any) -> None:
+        """Send a chunk; more follow. Returns once it was handed to the transport
+        (so a fast producer is paced by its connection)."""
+        await self._send(args, kwargs, last=False)
+
+    async def send_last(self, *args: Any, **kwargs: Any) -> None:
+        """Send the last chunk (without waiting for the result)."""
+        await self._send(args, kwargs, last=True)
+
+    async def finish(self, *args: Any, **kwargs: Any) -> Any:
+        """Send the last chunk and return the call's result (as ``call()`` does)."""
+        await self._send(args, kwargs, last=True)
+        return await self.result()
+
+    async def result(self) -> Any:
+        """Wait for the final result (skipping progressive ones nobody iterated)."""
+        if self._conn is None:
+            raise wamp_core.LocalProtocolError("nothing was sent on this call yet")
+        while True:
+            event = await self._next()
+            if event is None:
+                if self._error is not None:
+                    raise _copy_error(self._error)
+                return self._value
+            if not event.progress:
+                self._value = _unpack(event.args, event.kwargs)
+                return self._value
+
+    def __aiter__(self) -> StreamingCall:
+        return self
+
+    async def __anext__(self) -> Any:
+        event = await self._next()
+        if event is None:
+            raise StopAsyncIteration
+        value = _unpack(event.args, event.kwargs)
+        if not event.progress:
+            self._value = value
+        return value
+
+    async def _send(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, last: bool) -> None:
+        if not self._entered:
+            raise wamp_core.LocalProtocolError("use the call as `async with` first")
+        if self._last_sent:
+            raise wamp_core.LocalProtocolError("the last chunk was sent already")
+        if self._error is not None:  # the call ended with this error (or timed out)
+            raise _copy_error(self._error)
+        if self._gave_up:
+            raise wamp_core.LocalProtocolError("the call was given up")
+        args, kwargs = _payload(args, kwargs)
+        conn = self._conn
+        if conn is None:
+            conn = await self._start(args, kwargs, progress=not last)
+        else:
+            if conn.end is not None:
+                raise conn.end.exception()
+            if self._request_id not in conn.core.open_calls:
+                # Answered before our last chunk: nothing more goes out.
+                for event in self._request.items:
+                    if isinstance(event, ErrorReceived):
+                        raise _application_error(event)
+                self._last_sent = last
+                return
+            conn.check_encodable(args, kwargs)
+            conn.core.continue_call(self._request_id, args, kwargs, progress=not last)
+        self._last_sent = last
+        await conn.flushed()
+
+
+def _copy_error(exc: ApplicationError) -> ApplicationError:
+    copy = ApplicationError(exc.error, *exc.args, **exc.kwargs)
+    copy.details = exc.details
+    return copy
 
 
 # -- entry points ---------------------------------------------------------------------

@@ -305,6 +305,15 @@ class RouterHost:
             ):
                 await transport.aclose()
 
+    def dispatch(self) -> None:
+        """Hand what the router queued to the connections.
+
+        The host does this after every message it feeds the router; call it
+        after calling the router directly (``realm.dealer.revoke(...)``,
+        ``router.close_session(...)``, ...)."""
+        self._dispatch()
+        self._changed.unpark_all()
+
     # -- timers --------------------------------------------------------------------
 
     async def run(

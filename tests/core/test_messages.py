@@ -186,7 +186,7 @@ def test_type_codes(layout: Layout) -> None:
 
 
 def test_error_request_types() -> None:
-    assert {int(t) for t in ERROR_REQUEST_TYPES} == {16, 32, 34, 48, 64, 66, 68}
+    assert {int(t) for t in ERROR_REQUEST_TYPES} == {16, 32, 34, 48, 64, 66, 68, 70}
 
 
 # -- valid messages round-trip ---------------------------------------------------
@@ -396,7 +396,7 @@ def test_every_valid_length_is_accepted(layout: Layout) -> None:
 
 # -- element types -------------------------------------------------------------------
 
-REQTYPES = "16, 32, 34, 48, 64, 66, 68"
+REQTYPES = "16, 32, 34, 48, 64, 66, 68, 70"
 
 BAD_VALUES: dict[str, list[Any]] = {
     "id": [True, False, 0, -1, MAX_ID + 1, 2**64, 1.0, "1", None, [1], {}, b"\x01"],
@@ -416,7 +416,7 @@ BAD_VALUES: dict[str, list[Any]] = {
         65,
         67,
         69,
-        70,
+        71,
         256,
         -16,
         "48",
@@ -505,7 +505,7 @@ def test_id_bounds_are_accepted(layout: Layout, index: int, value: int) -> None:
     assert parsed.to_list()[index] == value
 
 
-@pytest.mark.parametrize("request_type", [16, 32, 34, 48, 64, 66, 68])
+@pytest.mark.parametrize("request_type", [16, 32, 34, 48, 64, 66, 68, 70])
 def test_error_accepts_every_request_type(request_type: int) -> None:
     parsed = parse_message([8, request_type, 1, {}, "wamp.error.canceled"])
     assert isinstance(parsed, Error)

@@ -668,3 +668,14 @@ async def test_run_fires_router_timers_without_input(
         assert fired == []
         await trio.sleep(20)
         assert fired == [epoch + start + 20]
+
+
+async def test_dispatch_delivers_output_of_direct_router_calls() -> None:
+    async with hosting() as (host, connect, _nursery):
+        peer = await connect()
+        (session,) = host.router.sessions.values()
+        host.router.close_session(session, CloseReason.CLOSE_REALM, "maintenance")
+        host.dispatch()
+        closed = await peer.expect(wamp_core.SessionClosed)
+        assert closed.reason == CloseReason.CLOSE_REALM
+        assert closed.details == {"message": "maintenance"}
