@@ -45,6 +45,8 @@ class HelloInfo:
     details: dict[str, Any]
     session_id: int
     transport: dict[str, Any]
+    now: float | None = None
+    """The router's clock (``Router.now``) when this HELLO or AUTHENTICATE arrived."""
 
     @property
     def authmethods(self) -> list[str]:

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._dealer import check_ppt_announced, ppt_options, ppt_problem
+from ._dealer import authorize, check_ppt_announced, ppt_options, ppt_problem, refusal
 from ._errors import LocalProtocolError, ProcedureError
 from ._ids import is_id
 from ._messages import (
@@ -479,6 +479,16 @@ class Broker:
                 f"invalid topic URI {message.topic!r} for match policy {match!r}",
             )  # fmt: skip
             return
+        # Meta topics (wamp.*) too; a pattern must not reach a topic the
+        # session may not subscribe to (wamp_core._authz).
+        refused = refusal(
+            authorize(router, session, message.topic, "subscribe", message.options),
+            "subscribe",
+            message.topic,
+        )
+        if refused is not None:
+            router.send_error(session, _T.SUBSCRIBE, message.request, *refused)
+            return
         subscription = self._table.get(message.topic, match)
         if subscription is None:
             subscription = Subscription(
@@ -582,11 +592,19 @@ class Broker:
             check_ppt_announced(router, session, "publisher", "broker", "PUBLISH")
         acknowledge = options.get("acknowledge") is True
         topic = message.topic
-        refused = None
+        decision = None
+        refused: tuple[str, str] | None
         if not is_valid_uri(topic) or is_reserved_uri(topic):
             refused = (ErrorURI.INVALID_URI, f"invalid topic URI {topic!r}")
-        elif ppt and (problem := ppt_problem(ppt, message.args, message.kwargs)) is not None:
-            refused = (ErrorURI.INVALID_ARGUMENT, problem)
+        else:
+            # A refused disclose_me refuses the publication: the ERROR of
+            # AP/ap_pubsub_publisher_identification.md; unacknowledged, it is dropped.
+            decision = authorize(router, session, topic, "publish", options)
+            refused = refusal(decision, "publish", topic, options.get("disclose_me") is True)
+        if refused is None and ppt:
+            problem = ppt_problem(ppt, message.args, message.kwargs)
+            if problem is not None:
+                refused = (ErrorURI.INVALID_ARGUMENT, problem)
         if refused is not None:
             if acknowledge:
                 router.send_error(session, _T.PUBLISH, message.request, *refused)
@@ -597,8 +615,8 @@ class Broker:
         histories = None if self._history is None else self._history.matching(topic)
         if matches or retain or histories:
             self._dispatch(
-                session, message, publication, matches,
-                retain=retain, histories=histories, ppt=ppt,
+                session, message, publication, matches, retain=retain, histories=histories,
+                ppt=ppt, disclose=None if decision is None else decision.disclose,
             )  # fmt: skip
         if acknowledge:
             router.send(session, Published(message.request, publication))
@@ -618,8 +636,18 @@ class Broker:
         ``disclose_me``). ``wamp.*`` topics are allowed; there is no PUBLISHED or
         ERROR. Sessions in ``skip`` get nothing. Retention, history and the
         black- and whitelists apply as for any publication; ``ppt_*`` options
-        do not (the router checks no passthru payload it did not receive)."""
+        do not (the router checks no passthru payload it did not receive).
+
+        A testament is authorized for its ``publisher`` as a PUBLISH would be
+        (``publish``, and ``disclose`` for ``disclose_me``); refused, it is
+        dropped silently (nobody is left to tell)."""
         options = options or {}
+        disclose = None
+        if publisher is not None:
+            decision = authorize(self._router, publisher, topic, "publish", options)
+            if refusal(decision, "publish", topic, options.get("disclose_me") is True):
+                return
+            disclose = None if decision is None else decision.disclose
         matches = self._table.matching(topic)
         retain = options.get("retain") is True
         histories = None if self._history is None else self._history.matching(topic)
@@ -633,6 +661,7 @@ class Broker:
                 retain=retain,
                 histories=histories,
                 skip=skip,
+                disclose=disclose,
             )
 
     def _dispatch(
@@ -646,14 +675,17 @@ class Broker:
         histories: list[_History] | None,
         skip: Collection[RouterSession] = (),
         ppt: dict[str, Any] | None = None,
+        disclose: bool | None = None,
     ) -> None:
+        """Deliver, retain and record a publication. ``disclose``: the
+        authorizer's ``Decision.disclose``; None (no authorizer): on request."""
         options = message.options
         # AP/ap_pubsub_publisher_exclusion.md: excluded unless exclude_me is false.
         exclude_me = options.get("exclude_me") is not False
         audience = None if _LIST_OPTIONS.isdisjoint(options) else _audience(options)
         details: dict[str, Any] = {}
         if publisher is not None:
-            if options.get("disclose_me") is True:
+            if options.get("disclose_me") is True if disclose is None else disclose:
                 details["publisher"] = publisher.session_id
                 details["publisher_authid"] = publisher.authid
                 details["publisher_authrole"] = publisher.authrole
@@ -794,7 +826,20 @@ class Broker:
             raise ProcedureError(
                 ErrorURI.NO_SUCH_SUBSCRIPTION, f"no subscription {args[0]} in this realm"
             )
-        # Authorization hook: the spec asks for not_authorized (Security Aspects).
+        # Authorization: the spec asks for not_authorized (Security Aspects).
+        # Reading a history is receiving the subscription's events: the
+        # authorizer must allow subscribing to its pattern (as if the caller
+        # subscribed), then the history_access hook, if any, decides too.
+        refused = refusal(
+            authorize(
+                self._router, session, subscription.uri, "subscribe",
+                {"match": subscription.match},
+            ),
+            "subscribe",
+            subscription.uri,
+        )  # fmt: skip
+        if refused is not None:
+            raise ProcedureError(refused[0], refused[1])
         if self.history_access is not None and not self.history_access(session, subscription):
             raise ProcedureError(
                 ErrorURI.NOT_AUTHORIZED, "not authorized to read this subscription's history"

@@ -33,6 +33,7 @@ from ._messages import (
 from ._uri import MATCH_POLICIES, ErrorURI, MatchPolicy, PatternMap, is_reserved_uri, is_valid_uri
 
 if TYPE_CHECKING:
+    from ._authz import Action, Decision
     from ._router import ProcedureHandler, Router, RouterSession, Timer
 
 __all__ = [
@@ -43,9 +44,11 @@ __all__ = [
     "Dealer",
     "PendingCall",
     "Registration",
+    "authorize",
     "check_ppt_announced",
     "ppt_options",
     "ppt_problem",
+    "refusal",
 ]
 
 _T = MessageType
@@ -121,6 +124,40 @@ def _ppt_violation(router: Router, session: RouterSession, what: str, why: str) 
     router.fail(session, f"{what} with payload passthru options, but {why}")
 
 
+def authorize(
+    router: Router, session: RouterSession, uri: str, action: Action, options: dict[str, Any]
+) -> Decision | None:
+    """The router's authorizer's decision on ``session`` doing ``action`` on
+    ``uri`` (see wamp_core._authz); None when the router has no authorizer
+    (everything is allowed, identity is disclosed on request)."""
+    authorizer = router.authorizer
+    if authorizer is None:
+        return None
+    return authorizer.authorize(session, uri, action, options)
+
+
+def refusal(
+    decision: Decision | None, action: Action, uri: str, disclose_me: bool = False
+) -> tuple[str, str] | None:
+    """The (error URI, message) that refuses a request after ``decision``, or None.
+
+    ``disclose_me``: a CALL or PUBLISH asks to disclose its identity, which a
+    decision without ``disclose`` refuses with ``wamp.error.option_disallowed.disclose_me``
+    (AP/ap_uris.md; AP/ap_rpc_caller_identification.md's example URI
+    ``wamp.error.disclose_me.not_allowed`` is a spec bug).
+    """
+    if decision is None:
+        return None
+    if not decision.allow:
+        return decision.reason, f"not authorized to {action} {uri!r}"
+    if disclose_me and not decision.disclose:
+        return (
+            ErrorURI.OPTION_DISALLOWED_DISCLOSE_ME,
+            f"not allowed to disclose your identity when you {action} {uri!r}",
+        )
+    return None
+
+
 DEFAULT_GRACE_PERIOD = 60.0
 """Seconds a progressive call invocation is remembered after it ended while the
 caller could still be sending chunks (AP/ap_rpc_progressive_call_invocations.md,
@@ -183,6 +220,7 @@ class PendingCall:
         "caller",
         "chunked",
         "details",
+        "disclose",
         "interrupted",
         "invocation",
         "orphaned",
@@ -203,6 +241,8 @@ class PendingCall:
         registration: Registration,
         timeout: int,
         chunked: bool,
+        *,
+        disclose: bool | None = None,
     ) -> None:
         self.caller = caller
         self.request = call.request
@@ -222,6 +262,9 @@ class PendingCall:
         self.interrupted = False
         self.timer: Timer | None = None
         self.tried: set[RouterSession] = set()
+        self.disclose = disclose
+        """The authorizer's ``Decision.disclose`` for the call; None without an
+        authorizer (the caller is disclosed on request)."""
 
 
 class Dealer:
@@ -257,6 +300,14 @@ class Dealer:
         elif not is_valid_uri(message.procedure, match) or is_reserved_uri(message.procedure):
             problem = f"invalid procedure URI {message.procedure!r} for match policy {match!r}"
             error = ErrorURI.INVALID_URI
+        elif (
+            refused := refusal(
+                authorize(router, session, message.procedure, "register", options),
+                "register",
+                message.procedure,
+            )
+        ) is not None:
+            error, problem = refused
         else:
             registration = self._table.get(message.procedure, match)
             error = ErrorURI.PROCEDURE_ALREADY_EXISTS
@@ -415,6 +466,14 @@ class Dealer:
                 f"invalid procedure URI {message.procedure!r}",
             )  # fmt: skip
             return
+        # Before anything else is looked at: an unauthorized caller learns
+        # nothing (not even whether the procedure exists). Router-provided
+        # procedures (the meta API) are authorized the same way.
+        decision = authorize(router, session, message.procedure, "call", options)
+        refused = refusal(decision, "call", message.procedure, options.get("disclose_me") is True)
+        if refused is not None:
+            self._refuse(session, message, *refused)
+            return
         timeout = options.get("timeout", 0)
         if type(timeout) is not int or timeout < 0:
             # AP/ap_rpc_call_timeout.md: an integer number of milliseconds.
@@ -468,7 +527,8 @@ class Dealer:
             return
         # A progressive call keeps its options, not its first chunk.
         call = Call(message.request, options, message.procedure) if chunked else message
-        pending = PendingCall(session, call, registration, timeout, chunked)
+        disclose = None if decision is None else decision.disclose
+        pending = PendingCall(session, call, registration, timeout, chunked, disclose=disclose)
         if not self._invoke(pending, callee, message):
             self._refuse(
                 session, message, ErrorURI.INVALID_ARGUMENT,
@@ -545,8 +605,12 @@ class Dealer:
         if progress:
             details["receive_progress"] = True
         # AP/ap_rpc_caller_identification.md: asked for by the caller (disclose_me)
-        # or by this callee's REGISTER (disclose_caller).
-        if options.get("disclose_me") is True or callee in registration.disclose_caller:
+        # or by this callee's REGISTER (disclose_caller); with an authorizer, its
+        # decision alone (the "Dealer configuration"; see wamp_core._authz).
+        disclose = pending.disclose
+        if disclose is None:
+            disclose = options.get("disclose_me") is True or callee in registration.disclose_caller
+        if disclose:
             details["caller"] = caller.session_id
             details["caller_authid"] = caller.authid
             details["caller_authrole"] = caller.authrole

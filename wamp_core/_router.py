@@ -26,6 +26,7 @@ session's state except through the protocol (events, invocations, results).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import heapq
 import itertools
@@ -61,6 +62,7 @@ from ._serializers import SerializationError, Serializer
 from ._uri import CloseReason, ErrorURI, MatchPolicy, is_valid_uri
 
 if TYPE_CHECKING:
+    from ._authz import Authorizer
     from ._meta import MetaApi
 
 __all__ = [
@@ -346,7 +348,9 @@ class Router:
     ``realms`` are created up front; with ``auto_create_realms`` a HELLO for an
     unknown realm creates it, otherwise it is refused with ABORT
     ``wamp.error.no_such_realm``. ``authenticator`` decides who may join
-    (default: anonymous sessions). ``id_source`` draws global IDs (sessions,
+    (default: anonymous sessions); ``authorizer`` decides what each session may
+    do (``RoleBasedAuthorizer``, ``DynamicAuthorizer``; None: everything).
+    ``id_source`` draws global IDs (sessions,
     publications) and router IDs; ``rng`` serves the ``random`` invocation
     policy. ``strict_request_ids`` enforces BP/building_blocks.md's sequential
     request IDs (a violation ends the session); turn it off for old clients
@@ -366,6 +370,7 @@ class Router:
         *,
         auto_create_realms: bool = False,
         authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
         id_source: IdSource = random_id,
         rng: random.Random | None = None,
         strict_request_ids: bool = True,
@@ -413,6 +418,14 @@ class Router:
             from ._meta import MetaApi  # noqa: PLC0415  (_meta imports this module)
 
             self.meta = MetaApi(self).install()
+        self.authorizer: Authorizer | None = authorizer
+        """Decides what established sessions may do (``RoleBasedAuthorizer``,
+        ``DynamicAuthorizer``); None allows everything and discloses identities on
+        request."""
+        if isinstance(authorizer, RouterObserver):
+            # After the meta API: a leaving session's testaments are authorized
+            # before a DynamicAuthorizer forgets the session.
+            self.observers.append(authorizer)
         for name in realms:
             self.add_realm(name)
 
@@ -647,13 +660,14 @@ class Router:
             self._refuse(session, ErrorURI.NO_SUCH_REALM, f"no realm {message.realm!r}")
             return
         session_id = self.new_router_id(self._sessions)
-        info = HelloInfo(message.realm, message.details, session_id, session.transport)
+        info = HelloInfo(message.realm, message.details, session_id, session.transport, self.now)
         session.roles = roles
         self._outcome(session, info, self.authenticator.hello(info))
 
     def _on_authenticate(self, session: RouterSession, message: Authenticate) -> None:
         assert session._auth is not None
         info, challenge = session._auth
+        info = dataclasses.replace(info, now=self.now)  # the time of this AUTHENTICATE
         outcome = self.authenticator.authenticate(info, challenge, message.signature, message.extra)
         self._outcome(session, info, outcome)
 
@@ -679,7 +693,11 @@ class Router:
     def _welcome(self, session: RouterSession, info: HelloInfo, accept: Accept) -> None:
         if info.session_id in self._sessions:  # taken while the challenge was out
             info = HelloInfo(
-                info.realm, info.details, self.new_router_id(self._sessions), info.transport
+                info.realm,
+                info.details,
+                self.new_router_id(self._sessions),
+                info.transport,
+                info.now,
             )
         roles = session.roles
         session._reset()

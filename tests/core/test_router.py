@@ -838,7 +838,7 @@ def test_challenge_then_accept() -> None:
         )
     ]
     (info, challenge, signature, extra) = auth.answers[0]
-    assert info == HelloInfo("realm1", details, 99, {"peer": "unix"})
+    assert info == HelloInfo("realm1", details, 99, {"peer": "unix"}, 0.0)
     assert info.authmethods == ["ticket"]
     assert info.authid == "alice"
     assert challenge == AuthChallenge("ticket", {"round": 1}, state=["round", 1])
