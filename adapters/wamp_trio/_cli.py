@@ -44,6 +44,7 @@ from ._config import (
     RouterConfig,
     TcpListener,
     UnixListener,
+    build_router,
     check_http_path,
     load_config,
     realm_name,
@@ -236,8 +237,11 @@ def router_config(args: argparse.Namespace) -> RouterConfig:
     realms = config.realms
     if args.realm:
         names = [realm_name(name, "--realm") for name in args.realm]
-        base = [r.name for r in config.realms] if args.config else []
-        realms = tuple(RealmConfig(name) for name in dict.fromkeys([*base, *names]))
+        # With --config the file's realms stay as they are (secured ones too).
+        base = config.realms if args.config else ()
+        known = {realm.name for realm in base}
+        added = [RealmConfig(name) for name in dict.fromkeys(names) if name not in known]
+        realms = (*base, *added)
 
     limits = config.limits
     if args.queue_size is not None:
@@ -268,11 +272,7 @@ async def run_router(
     once bound, and hands the endpoints to ``task_status``.
     """
     out = sys.stdout if out is None else out
-    router = wamp_core.Router(
-        config.realm_names,
-        auto_create_realms=config.auto_create_realms,
-        strict_request_ids=config.strict_request_ids,
-    )
+    router = build_router(config)
     host = RouterHost(
         router,
         queue_size=config.limits.queue_size,

@@ -1,14 +1,17 @@
 """The router's configuration: a TOML file, validated into frozen dataclasses.
 
-Every key is documented in ``docs/router.md``. Validation is strict: an
+Every key is documented in ``docs/config.md``. Validation is strict: an
 unknown key, a wrong type or an out-of-range value raises ``ConfigError``
 naming the key (``listeners[0].port: must be an integer in 0..65535``).
 Sections that are absent take the embedded defaults (realm ``realm1``, one TCP
 listener on 127.0.0.1:8080 with WebSocket, long-poll and RawSocket, and
 RawSocket over ``./wampcore.sock``).
 
-Extension point: each ``[[realms]]`` table holds only ``name`` today; roles and
-authentication settings will be added there (and rejected until then).
+A realm without ``anonymous``, ``principals`` and ``roles`` is *open*: anonymous
+sessions join it and may do everything (the embedded default). With any of
+them it is *secured*: ``build_router`` gives it a ``PrincipalAuthenticator``
+(ticket, WAMP-CRA, cryptosign, WAMP-SCRAM in both spellings) and a
+``RoleBasedAuthorizer``.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import ssl
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +39,18 @@ __all__ = [
     "DEFAULT_CONFIG",
     "LOG_LEVELS",
     "MAX_MESSAGE_SIZE",
+    "SCRAM_METHODS",
+    "ClientCertPolicy",
     "ConfigError",
     "Limits",
     "ListenerConfig",
     "RealmConfig",
+    "RoleConfig",
     "RouterConfig",
     "TcpListener",
     "TlsConfig",
     "UnixListener",
+    "build_router",
     "load_config",
     "parse_config",
 ]
@@ -52,6 +61,10 @@ MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 SlowConsumerPolicy = Literal["drop", "disconnect"]
+ClientCertPolicy = Literal["none", "optional", "required"]
+
+SCRAM_METHODS = ("wamp-scram", "scram")
+"""The two spellings of WAMP-SCRAM a secured realm accepts."""
 
 
 class ConfigError(Exception):
@@ -68,31 +81,74 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class RealmConfig:
-    """One realm the router serves (``[[realms]]``)."""
+class RoleConfig:
+    """A role of a secured realm (``[[realms.roles]]``) and its permissions."""
 
     name: str
+    permissions: tuple[wamp_core.Permission, ...] = ()
+
+
+@dataclass(frozen=True)
+class RealmConfig:
+    """One realm the router serves (``[[realms]]``).
+
+    ``roles`` None: an open realm (anonymous sessions, everything allowed).
+    Otherwise the realm is secured: ``principals`` (with their authid set) may
+    authenticate, anonymous sessions join as role ``anonymous`` when it is set,
+    and each session may do what its role permits.
+    """
+
+    name: str
+    anonymous: str | None = None
+    principals: tuple[wamp_core.Principal, ...] = ()
+    roles: tuple[RoleConfig, ...] | None = None
+
+    @property
+    def secured(self) -> bool:
+        """Whether the realm authenticates and authorizes (it has roles)."""
+        return self.roles is not None
 
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """Certificate chain and private key (PEM files) for a TLS listener."""
+    """Certificate chain and private key (PEM files) for a TLS listener, and
+    optionally the CA file client certificates are checked against."""
 
     cert: str
     key: str
     where: str = field(default="tls", compare=False)
     """The key path for error messages (``listeners[0].tls``)."""
+    ca: str | None = None
+    client_cert: ClientCertPolicy = "none"
 
     def ssl_context(self) -> ssl.SSLContext:
         """A server-side SSL context with the certificate loaded; ``ConfigError`` if
         the files cannot be loaded."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        if self.ca is None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        else:
+            # Not create_default_context: it would trust the system's CAs for
+            # client certificates too.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
             context.load_cert_chain(self.cert, self.key)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
                 self.where, f"cannot load certificate {self.cert!r} and key {self.key!r}: {exc}"
             ) from None
+        if self.ca is not None:
+            try:
+                context.load_verify_locations(cafile=self.ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"{self.where}.ca", f"cannot load CA certificates {self.ca!r}: {exc}"
+                ) from None
+        context.verify_mode = {
+            "none": ssl.CERT_NONE,
+            "optional": ssl.CERT_OPTIONAL,
+            "required": ssl.CERT_REQUIRED,
+        }[self.client_cert]
         return context
 
 
@@ -141,6 +197,8 @@ class RouterConfig:
     auto_create_realms: bool = False
     strict_request_ids: bool = True
     shutdown_timeout: float = 5.0
+    meta_api: bool = True
+    event_history: tuple[wamp_core.HistoryRule, ...] = ()
     listeners: tuple[ListenerConfig, ...] = (TcpListener(), UnixListener())
     limits: Limits = Limits()
     log_level: str = "info"
@@ -184,6 +242,127 @@ DEFAULT_CONFIG = RouterConfig()
 """The embedded default: what ``wampcore router`` runs without arguments."""
 
 
+# -- building the router -----------------------------------------------------------------
+
+
+def build_router(config: RouterConfig) -> wamp_core.Router:
+    """The ``wamp_core.Router`` for ``config``.
+
+    Without a secured realm, the router admits anonymous sessions everywhere and
+    has no authorizer (as the embedded default). Otherwise secured realms get a
+    ``PrincipalAuthenticator`` and a ``RoleBasedAuthorizer``, while open and
+    auto-created realms keep admitting anonymous sessions with every permission.
+    """
+    secured = [realm for realm in config.realms if realm.secured]
+    authenticator: wamp_core.Authenticator | None = None
+    authorizer: wamp_core.Authorizer | None = None
+    if secured:
+        names = frozenset(realm.name for realm in secured)
+        authenticator = _RealmAuthenticator(_principal_authenticator(secured), names)
+        authorizer = _RealmAuthorizer(
+            wamp_core.RoleBasedAuthorizer(
+                {
+                    realm.name: {
+                        role.name: wamp_core.Role(role.name, role.permissions)
+                        for role in realm.roles or ()
+                    }
+                    for realm in secured
+                }
+            ),
+            names,
+        )
+    return wamp_core.Router(
+        config.realm_names,
+        auto_create_realms=config.auto_create_realms,
+        strict_request_ids=config.strict_request_ids,
+        meta_api=config.meta_api,
+        event_history=config.event_history,
+        authenticator=authenticator,
+        authorizer=authorizer,
+    )
+
+
+def _principal_authenticator(realms: list[RealmConfig]) -> wamp_core.PrincipalAuthenticator:
+    principals = [p for realm in realms for p in realm.principals]
+    salted = Counter(
+        (p.wampcra.iterations, p.wampcra.keylen)
+        for p in principals
+        if p.wampcra is not None and p.wampcra.salt is not None
+    )
+    plain = sum(1 for p in principals if p.wampcra is not None and p.wampcra.salt is None)
+    # Decoys (unknown authids) look like the most common real principal.
+    decoy_salt = salted.most_common(1)[0][0] if sum(salted.values()) > plain else None
+    scram = Counter(
+        (c.kdf, c.iterations, c.memory)
+        for p in principals
+        for c in [p.credentials.get("wamp-scram")]
+        if isinstance(c, wamp_core.ScramCredential)
+    )
+    scram_options: dict[str, Any] = {}
+    if scram:
+        scram_options["decoy_params"] = scram.most_common(1)[0][0]
+    return wamp_core.PrincipalAuthenticator(
+        {realm.name: {str(p.authid): p for p in realm.principals} for realm in realms},
+        anonymous={realm.name: realm.anonymous for realm in realms if realm.anonymous is not None},
+        methods=[
+            wamp_core.TicketMethod(),
+            wamp_core.WampCraMethod(decoy_salt=decoy_salt),
+            wamp_core.CryptosignMethod(),
+            *(wamp_core.ScramMethod(name, **scram_options) for name in SCRAM_METHODS),
+        ],
+    )
+
+
+class _RealmAuthenticator:
+    """The secured realms' authenticator; anonymous sessions for every other realm."""
+
+    def __init__(self, secured: wamp_core.Authenticator, names: frozenset[str]) -> None:
+        self.secured = secured
+        self.names = names
+        self.open = wamp_core.AnonymousAuthenticator()
+
+    def _for(self, info: wamp_core.HelloInfo) -> wamp_core.Authenticator:
+        return self.secured if info.realm in self.names else self.open
+
+    def hello(self, info: wamp_core.HelloInfo) -> wamp_core.AuthOutcome:
+        """Answer HELLO with the realm's authenticator."""
+        return self._for(info).hello(info)
+
+    def authenticate(
+        self,
+        info: wamp_core.HelloInfo,
+        challenge: wamp_core.AuthChallenge,
+        signature: str,
+        extra: dict[str, Any],
+    ) -> wamp_core.AuthOutcome:
+        """Verify AUTHENTICATE with the realm's authenticator."""
+        return self._for(info).authenticate(info, challenge, signature, extra)
+
+
+class _RealmAuthorizer:
+    """The secured realms' authorizer; everything allowed in every other realm.
+
+    There, identity is disclosed when the acting session asks (``disclose_me``):
+    the closest an authorizer can come to having none.
+    """
+
+    def __init__(self, secured: wamp_core.Authorizer, names: frozenset[str]) -> None:
+        self.secured = secured
+        self.names = names
+
+    def authorize(
+        self,
+        session: wamp_core.RouterSession,
+        uri: str,
+        action: wamp_core.Action,
+        options: dict[str, Any],
+    ) -> wamp_core.Decision:
+        """The secured realm's decision, or an allowance."""
+        if session.realm_name in self.names:
+            return self.secured.authorize(session, uri, action, options)
+        return wamp_core.Decision(True, options.get("disclose_me") is True)
+
+
 def _check_tcp(listener: TcpListener) -> None:
     where = listener.where
     if listener.websocket is None and listener.longpoll is None and not listener.rawsocket:
@@ -200,11 +379,26 @@ def _check_tcp(listener: TcpListener) -> None:
 # -- parsing ---------------------------------------------------------------------------
 
 _TOP_KEYS = ("router", "realms", "listeners", "limits", "logging")
-_ROUTER_KEYS = ("auto_create_realms", "strict_request_ids", "shutdown_timeout")
-_REALM_KEYS = ("name",)
+_ROUTER_KEYS = (
+    "auto_create_realms",
+    "strict_request_ids",
+    "shutdown_timeout",
+    "meta_api",
+    "event_history",
+)
+_HISTORY_KEYS = ("uri", "match", "limit")
+_REALM_KEYS = ("name", "anonymous", "principals", "roles")
+_PRINCIPAL_KEYS = ("authid", "role", "ticket", "wampcra", "cryptosign", "scram")
+_WAMPCRA_KEYS = ("secret", "salt", "iterations", "keylen")
+_SCRAM_KEYS = ("password", "kdf", "iterations", "memory", "salt", "stored-key", "server-key")
+_SCRAM_KDFS = ("argon2id13", "argon2id-13", "pbkdf2")
+_ROLE_KEYS = ("name", "permissions")
+_ACTION_KEYS = ("call", "register", "publish", "subscribe", "disclose_caller", "disclose_publisher")
+_PERMISSION_KEYS = ("uri", "match", *_ACTION_KEYS)
+_MATCH_POLICIES = ("exact", "prefix", "wildcard")
 _TCP_KEYS = ("type", "host", "port", "websocket", "longpoll", "rawsocket", "tls")
 _UNIX_KEYS = ("type", "path")
-_TLS_KEYS = ("cert", "key")
+_TLS_KEYS = ("cert", "key", "ca", "client_cert")
 _LIMITS_KEYS = ("queue_size", "slow_consumer", "max_message_size")
 _LOGGING_KEYS = ("level",)
 
@@ -249,18 +443,25 @@ def parse_config(
     auto_create = _bool(router, "auto_create_realms", "router", default.auto_create_realms)
     strict_ids = _bool(router, "strict_request_ids", "router", default.strict_request_ids)
     shutdown_timeout = _number(router, "shutdown_timeout", "router", default.shutdown_timeout)
+    meta_api = _bool(router, "meta_api", "router", default.meta_api)
+    event_history = default.event_history
+    if "event_history" in router:
+        event_history = tuple(
+            _history_rule(item, f"router.event_history[{i}]")
+            for i, item in enumerate(_array(router, "event_history", "router.event_history"))
+        )
 
     realms = default.realms
     if "realms" in data:
         realms = tuple(
-            _realm(item, f"realms[{i}]") for i, item in enumerate(_array(data, "realms"))
+            _realm(item, f"realms[{i}]") for i, item in enumerate(_array(data, "realms", "realms"))
         )
 
     listeners = default.listeners
     if "listeners" in data:
         listeners = tuple(
             _listener(item, f"listeners[{i}]", base_dir)
-            for i, item in enumerate(_array(data, "listeners"))
+            for i, item in enumerate(_array(data, "listeners", "listeners"))
         )
 
     limits_table = _table(data, "limits", "limits")
@@ -295,6 +496,8 @@ def parse_config(
         auto_create_realms=auto_create,
         strict_request_ids=strict_ids,
         shutdown_timeout=shutdown_timeout,
+        meta_api=meta_api,
+        event_history=event_history,
         listeners=listeners,
         limits=limits,
         log_level=level,
@@ -303,12 +506,217 @@ def parse_config(
     return config
 
 
+def _history_rule(item: object, where: str) -> wamp_core.HistoryRule:
+    table = _as_table(item, where)
+    _check_keys(table, _HISTORY_KEYS, where)
+    match = _choice(table, "match", where, "exact", _MATCH_POLICIES)
+    uri = _uri(table, "uri", where, match)
+    limit = _int(table, "limit", where, 100, low=1, high=None)
+    return wamp_core.HistoryRule(uri, match, limit)
+
+
+def _uri(table: Mapping[str, Any], key: str, where: str, match: str) -> str:
+    """A required URI (a pattern for ``match`` prefix or wildcard)."""
+    if key not in table:
+        raise ConfigError(_key(where, key), "is required")
+    value = _string(table, key, where, "")
+    if not wamp_core.is_valid_uri(value, match):
+        raise ConfigError(_key(where, key), f"{value!r} is not a valid URI for match {match!r}")
+    return value
+
+
 def _realm(item: object, where: str) -> RealmConfig:
     table = _as_table(item, where)
     _check_keys(table, _REALM_KEYS, where)
     if "name" not in table:
         raise ConfigError(f"{where}.name", "is required")
-    return RealmConfig(realm_name(table["name"], f"{where}.name"))
+    name = realm_name(table["name"], f"{where}.name")
+    if not any(key in table for key in ("anonymous", "principals", "roles")):
+        return RealmConfig(name)
+    roles: list[RoleConfig] = []
+    if "roles" in table:
+        for i, entry in enumerate(_array(table, "roles", f"{where}.roles")):
+            role = _role(entry, f"{where}.roles[{i}]")
+            if any(r.name == role.name for r in roles):
+                raise ConfigError(f"{where}.roles[{i}].name", f"duplicate role {role.name!r}")
+            roles.append(role)
+    role_names = {role.name for role in roles}
+
+    def check_role(value: str, key: str) -> str:
+        if value not in role_names:
+            raise ConfigError(key, f"role {value!r} is not defined in {where}.roles")
+        return value
+
+    anonymous = None
+    if "anonymous" in table:
+        anonymous = check_role(_name(table, "anonymous", where), f"{where}.anonymous")
+    principals: list[wamp_core.Principal] = []
+    keys: dict[str, str] = {}
+    if "principals" in table:
+        for i, entry in enumerate(_array(table, "principals", f"{where}.principals")):
+            at = f"{where}.principals[{i}]"
+            principal = _principal(entry, at)
+            check_role(principal.role, f"{at}.role")
+            if any(p.authid == principal.authid for p in principals):
+                raise ConfigError(f"{at}.authid", f"duplicate authid {principal.authid!r}")
+            for key in principal.cryptosign:
+                if key in keys:
+                    raise ConfigError(
+                        f"{at}.cryptosign", f"public key {key} is also {keys[key]!r}'s"
+                    )
+                keys[key] = str(principal.authid)
+            principals.append(principal)
+    return RealmConfig(name, anonymous, tuple(principals), tuple(roles))
+
+
+def _name(table: Mapping[str, Any], key: str, where: str) -> str:
+    """A required non-empty string."""
+    if key not in table:
+        raise ConfigError(_key(where, key), "is required")
+    value = _string(table, key, where, "")
+    if not value:
+        raise ConfigError(_key(where, key), "must not be empty")
+    return value
+
+
+def _role(item: object, where: str) -> RoleConfig:
+    table = _as_table(item, where)
+    _check_keys(table, _ROLE_KEYS, where)
+    name = _name(table, "name", where)
+    permissions: list[wamp_core.Permission] = []
+    if "permissions" in table:
+        for i, entry in enumerate(_array(table, "permissions", f"{where}.permissions")):
+            at = f"{where}.permissions[{i}]"
+            perm = _as_table(entry, at)
+            _check_keys(perm, _PERMISSION_KEYS, at)
+            match = _choice(perm, "match", at, "exact", _MATCH_POLICIES)
+            if "uri" not in perm:
+                raise ConfigError(f"{at}.uri", "is required")
+            uri = _string(perm, "uri", at, "")
+            if not (wamp_core.is_valid_uri(uri, match) or (match == "prefix" and uri == "")):
+                raise ConfigError(f"{at}.uri", f"{uri!r} is not a valid URI for match {match!r}")
+            if any((p.uri, p.match) == (uri, match) for p in permissions):
+                raise ConfigError(f"{at}.uri", f"a second permission for {uri!r} ({match})")
+            flags = {key: _bool(perm, key, at, False) for key in _ACTION_KEYS}
+            permissions.append(wamp_core.Permission(uri, match, **flags))
+    return RoleConfig(name, tuple(permissions))
+
+
+def _principal(item: object, where: str) -> wamp_core.Principal:
+    table = _as_table(item, where)
+    _check_keys(table, _PRINCIPAL_KEYS, where)
+    authid = _name(table, "authid", where)
+    role = _name(table, "role", where)
+    if not any(key in table for key in ("ticket", "wampcra", "cryptosign", "scram")):
+        raise ConfigError(where, "needs a credential: ticket, wampcra, cryptosign or scram")
+    ticket = None
+    if "ticket" in table:
+        ticket = _string(table, "ticket", where, "")
+        if not ticket:
+            raise ConfigError(f"{where}.ticket", "must not be empty")
+    wampcra = _wampcra(table["wampcra"], f"{where}.wampcra") if "wampcra" in table else None
+    cryptosign: list[str] = []
+    if "cryptosign" in table:
+        value = table["cryptosign"]
+        if not isinstance(value, list):
+            raise ConfigError(
+                f"{where}.cryptosign", f"must be an array of public keys, not {_kind(value)}"
+            )
+        for i, key in enumerate(value):
+            if (
+                not isinstance(key, str)
+                or len(key) != 64
+                or any(c not in "0123456789abcdefABCDEF" for c in key)
+            ):
+                raise ConfigError(
+                    f"{where}.cryptosign[{i}]",
+                    f"must be an Ed25519 public key in 64 hex digits, not {_show(key)}",
+                )
+            cryptosign.append(key.lower())
+    credentials = {}
+    if "scram" in table:
+        credentials["wamp-scram"] = _scram(table["scram"], f"{where}.scram")
+    return wamp_core.Principal(
+        role,
+        authid=authid,
+        ticket=ticket,
+        wampcra=wampcra,
+        cryptosign=cryptosign,
+        credentials=credentials,
+        authprovider="static",
+    )
+
+
+def _wampcra(item: object, where: str) -> wamp_core.CraCredential:
+    table = _as_table(item, where)
+    _check_keys(table, _WAMPCRA_KEYS, where)
+    secret = _name(table, "secret", where)
+    if "salt" not in table:
+        for key in ("iterations", "keylen"):
+            if key in table:
+                raise ConfigError(
+                    f"{where}.{key}", "needs salt (it only applies to salted WAMP-CRA)"
+                )
+        return wamp_core.CraCredential(secret)
+    salt = _name(table, "salt", where)
+    iterations = _int(table, "iterations", where, 1000, low=1, high=1_000_000)
+    keylen = _int(table, "keylen", where, 32, low=1, high=1024)
+    return wamp_core.CraCredential.salted(secret, salt, iterations, keylen)
+
+
+def _hex(table: Mapping[str, Any], key: str, where: str) -> bytes:
+    value = _name(table, key, where)
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ConfigError(_key(where, key), "must be hexadecimal") from None
+
+
+def _scram(item: object, where: str) -> wamp_core.ScramCredential:
+    table = _as_table(item, where)
+    _check_keys(table, _SCRAM_KEYS, where)
+    kdf = _choice(table, "kdf", where, "argon2id13", _SCRAM_KDFS)
+    argon2 = kdf != "pbkdf2"
+    if "memory" in table and not argon2:
+        raise ConfigError(f"{where}.memory", "pbkdf2 takes no memory cost")
+    if "password" in table:
+        for key in ("salt", "stored-key", "server-key"):
+            if key in table:
+                raise ConfigError(
+                    f"{where}.{key}", "give either password or the derived credential, not both"
+                )
+        password = _name(table, "password", where)
+        iterations = memory = None
+        if "iterations" in table:
+            iterations = _int(table, "iterations", where, 0, low=1, high=2**32 - 1)
+        if "memory" in table:
+            memory = _int(table, "memory", where, 0, low=8, high=2**32 - 1)
+        try:
+            return wamp_core.derive_scram_credential(
+                password, kdf=kdf, iterations=iterations, memory=memory
+            )
+        except ValueError as exc:
+            raise ConfigError(where, str(exc)) from None
+    for key in ("salt", "stored-key", "server-key", "iterations"):
+        if key not in table:
+            raise ConfigError(
+                f"{where}.{key}", "is required (or give password to derive the credential)"
+            )
+    iterations = _int(table, "iterations", where, 0, low=1, high=2**32 - 1)
+    memory = None
+    if argon2:
+        if "memory" not in table:
+            raise ConfigError(f"{where}.memory", f"is required for kdf {kdf!r}")
+        memory = _int(table, "memory", where, 0, low=8, high=2**32 - 1)
+    salt = _hex(table, "salt", where)
+    stored, server = _hex(table, "stored-key", where), _hex(table, "server-key", where)
+    for key, value in (("stored-key", stored), ("server-key", server)):
+        if len(value) != 32:
+            raise ConfigError(f"{where}.{key}", "must be 32 bytes (64 hex digits)")
+    try:
+        return wamp_core.ScramCredential(kdf, iterations, memory, salt, stored, server)
+    except ValueError as exc:
+        raise ConfigError(where, str(exc)) from None
 
 
 def realm_name(value: object, where: str) -> str:
@@ -351,15 +759,32 @@ def _tcp(table: Mapping[str, Any], where: str, base: Path) -> TcpListener:
         tls_where = f"{where}.tls"
         tls_table = _as_table(table["tls"], tls_where)
         _check_keys(tls_table, _TLS_KEYS, tls_where)
-        files = {}
-        for key in _TLS_KEYS:
+        files: dict[str, str] = {}
+        for key in ("cert", "key", "ca"):
             if key not in tls_table:
+                if key == "ca":
+                    continue
                 raise ConfigError(f"{tls_where}.{key}", "is required")
             file = _resolve(base, _string(tls_table, key, tls_where, ""))
             if not Path(file).is_file():
                 raise ConfigError(f"{tls_where}.{key}", f"no such file: {file}")
             files[key] = file
-        tls = TlsConfig(files["cert"], files["key"], where=tls_where)
+        ca = files.get("ca")
+        client_cert = _choice(
+            tls_table,
+            "client_cert",
+            tls_where,
+            "none" if ca is None else "required",
+            ("none", "optional", "required"),
+        )
+        if client_cert != "none" and ca is None:
+            raise ConfigError(
+                f"{tls_where}.client_cert",
+                "needs ca (the CA file client certificates are checked against)",
+            )
+        tls = TlsConfig(
+            files["cert"], files["key"], where=tls_where, ca=ca, client_cert=client_cert
+        )
     return TcpListener(host, port, websocket, longpoll, rawsocket, tls, where=where)
 
 
@@ -412,10 +837,11 @@ def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     return _as_table(data[key], where)
 
 
-def _array(data: Mapping[str, Any], key: str) -> list[Any]:
+def _array(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
     value = data[key]
     if not isinstance(value, list):
-        raise ConfigError(key, f"must be an array of tables ([[{key}]]), not {_kind(value)}")
+        name = re.sub(r"\[\d+\]", "", where)
+        raise ConfigError(where, f"must be an array of tables ([[{name}]]), not {_kind(value)}")
     return value
 
 

@@ -27,7 +27,7 @@ from typing import Any, NoReturn, Protocol
 
 import trio
 
-from wamp_core import get_serializer, rawsocket_length_exponent
+from wamp_core import CHANNEL_BINDING, get_serializer, rawsocket_length_exponent
 
 from ._rawsocket import accept_rawsocket, stream_peer
 from ._transport import MessageTransport
@@ -87,7 +87,35 @@ def _tls_info(stream: trio.SSLStream[Any]) -> dict[str, Any]:
     certificate = stream.getpeercert()
     if certificate:
         details["tls_peer_certificate"] = certificate
+        subject = _name_fields(certificate.get("subject", ()))
+        details["tls_peer_subject"] = subject
+        details["tls_peer_issuer"] = _name_fields(certificate.get("issuer", ()))
+        if "commonName" in subject:
+            details["tls_peer_cn"] = subject["commonName"]
+    # RFC 5929 channel binding data, read by cryptosign and WAMP-SCRAM
+    # (wamp_core.CHANNEL_BINDING): what the ssl module reports. On TLS 1.3 it is
+    # the first Finished message as well, as Autobahn computes it, although
+    # RFC 9266 leaves tls-unique undefined there.
+    bindings: dict[str, bytes] = {}
+    try:
+        unique = stream.get_channel_binding("tls-unique")
+    except (ValueError, ssl.SSLError):  # pragma: no cover - not before the handshake
+        unique = None
+    if unique:
+        bindings["tls-unique"] = unique
+    if bindings:
+        details[CHANNEL_BINDING] = bindings
     return details
+
+
+def _name_fields(name: Any) -> dict[str, str]:
+    """An ``ssl`` certificate name (tuple of RDNs of (key, value) pairs) as a flat
+    dictionary: ``{"commonName": "alice", "organizationName": "Example"}``."""
+    fields: dict[str, str] = {}
+    for rdn in name:
+        for key, value in rdn:
+            fields.setdefault(str(key), str(value))
+    return fields
 
 
 class _Dispatcher:

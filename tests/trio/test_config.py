@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import wamp_core
 from wamp_trio._config import (
     DEFAULT_CONFIG,
     MAX_MESSAGE_SIZE,
     ConfigError,
     Limits,
     RealmConfig,
+    RoleConfig,
     RouterConfig,
     TcpListener,
     TlsConfig,
     UnixListener,
+    build_router,
     load_config,
     parse_config,
 )
@@ -192,10 +196,10 @@ TCP = '[[listeners]]\ntype = "tcp"\n'
         # unknown keys, everywhere
         ("bogus = 1", "bogus: unknown key (expected one of: router, realms, listeners,"),
         ("[router]\nauto_create = true", "router.auto_create: unknown key"),
-        ('[[realms]]\nname = "a"\nroles = {}', "realms[0].roles: unknown key"),
+        ('[[realms]]\nname = "a"\nusers = {}', "realms[0].users: unknown key (expected one of"),
         (TCP + "tls_cert = 'x'", "listeners[0].tls_cert: unknown key"),
         ('[[listeners]]\ntype = "unix"\npath = "x"\nhost = "h"', "listeners[0].host: unknown"),
-        (TCP + "tls = { cert = 'a', key = 'b', ca = 'c' }", "listeners[0].tls.ca: unknown key"),
+        (TCP + "tls = { cert = 'a', key = 'b', crl = 'c' }", "listeners[0].tls.crl: unknown key"),
         ("[limits]\nqueue = 1", "limits.queue: unknown key"),
         ("[logging]\nfile = 'x'", "logging.file: unknown key"),
         # wrong shapes
@@ -296,12 +300,25 @@ def test_replace_checks_again() -> None:
 
 
 def test_keys_are_documented() -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "router.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "config.md").read_text()
+    assert "config.md" in (Path(__file__).parents[2] / "docs" / "router.md").read_text()
     keys: dict[str, Any] = {
-        "router": ["auto_create_realms", "strict_request_ids", "shutdown_timeout"],
-        "realms": ["name"],
+        "router": [
+            "auto_create_realms",
+            "strict_request_ids",
+            "shutdown_timeout",
+            "meta_api",
+            "event_history",
+            "limit",
+        ],
+        "realms": ["name", "anonymous", "principals", "roles"],
+        "principals": ["authid", "role", "ticket", "wampcra", "cryptosign", "scram"],
+        "wampcra": ["secret", "salt", "iterations", "keylen"],
+        "scram": ["password", "kdf", "memory", "stored-key", "server-key"],
+        "permissions": ["uri", "match", "call", "register", "publish", "subscribe"],
+        "disclose": ["disclose_caller", "disclose_publisher"],
         "listeners": ["type", "host", "port", "websocket", "longpoll", "rawsocket", "tls", "path"],
-        "tls": ["cert", "key"],
+        "tls": ["cert", "key", "ca", "client_cert"],
         "limits": ["queue_size", "slow_consumer", "max_message_size"],
         "logging": ["level"],
     }
@@ -309,3 +326,323 @@ def test_keys_are_documented() -> None:
         assert section in doc
         for name in names:
             assert f"`{name}`" in doc, name
+
+
+# -- authentication and authorization ----------------------------------------------------
+
+SCRAM_HEX = {
+    "kdf": "pbkdf2",
+    "iterations": 4096,
+    "salt": "00112233445566778899aabbccddeeff",
+    "stored-key": "11" * 32,
+    "server-key": "22" * 32,
+}
+
+SECURED = f"""
+[router]
+meta_api = false
+
+[[router.event_history]]
+uri = "com.example.news"
+limit = 10
+
+[[router.event_history]]
+uri = "com.example."
+match = "prefix"
+
+[[realms]]
+name = "realm1"
+anonymous = "guest"
+
+[[realms.roles]]
+name = "user"
+
+[[realms.roles.permissions]]
+uri = "com.example."
+match = "prefix"
+call = true
+register = true
+publish = true
+subscribe = true
+disclose_caller = true
+disclose_publisher = true
+
+[[realms.roles.permissions]]
+uri = "com..get"
+match = "wildcard"
+call = true
+
+[[realms.roles.permissions]]
+uri = ""
+match = "prefix"
+
+[[realms.roles]]
+name = "guest"
+
+[[realms.principals]]
+authid = "alice"
+role = "user"
+ticket = "t"
+wampcra = {{ secret = "s" }}
+cryptosign = ["{"AB" * 32}"]
+
+[[realms.principals]]
+authid = "carol"
+role = "user"
+wampcra = {{ secret = "s", salt = "salt", iterations = 10, keylen = 16 }}
+[realms.principals.scram]
+kdf = "pbkdf2"
+iterations = 4096
+salt = "{SCRAM_HEX["salt"]}"
+stored-key = "{"11" * 32}"
+server-key = "{"22" * 32}"
+
+[[realms.principals]]
+authid = "erin"
+role = "guest"
+scram = {{ password = "pw", kdf = "argon2id-13", iterations = 1, memory = 64 }}
+
+[[realms]]
+name = "open"
+"""
+
+
+def test_secured_realm_keys() -> None:
+    config = parse_config(SECURED)
+    assert config.meta_api is False
+    assert config.event_history == (
+        wamp_core.HistoryRule("com.example.news", "exact", 10),
+        wamp_core.HistoryRule("com.example.", "prefix", 100),
+    )
+    realm, open_realm = config.realms
+    assert open_realm == RealmConfig("open")
+    assert not open_realm.secured
+    assert realm.secured
+    assert realm.anonymous == "guest"
+    assert realm.roles == (
+        RoleConfig(
+            "user",
+            (
+                wamp_core.Permission("com.example.", "prefix", True, True, True, True, True, True),
+                wamp_core.Permission("com..get", "wildcard", call=True),
+                wamp_core.Permission("", "prefix"),
+            ),
+        ),
+        RoleConfig("guest"),
+    )
+    alice, carol, erin = realm.principals
+    assert (alice.authid, alice.role, alice.ticket) == ("alice", "user", "t")
+    assert alice.wampcra == wamp_core.CraCredential("s")
+    assert alice.cryptosign == ("ab" * 32,)
+    assert carol.wampcra == wamp_core.CraCredential.salted("s", "salt", 10, 16)
+    assert carol.credentials["wamp-scram"] == wamp_core.ScramCredential.from_dict(SCRAM_HEX)
+    derived = erin.credentials["wamp-scram"]
+    assert (derived.kdf, derived.iterations, derived.memory) == ("argon2id-13", 1, 64)
+    router = build_router(config)
+    assert router.meta is None
+    assert router.authorizer is not None
+    assert [rule.uri for rule in router.event_history] == ["com.example.news", "com.example."]
+
+
+def test_open_realms_build_the_default_router() -> None:
+    router = build_router(DEFAULT_CONFIG)
+    assert router.authorizer is None
+    assert isinstance(router.authenticator, wamp_core.AnonymousAuthenticator)
+    assert router.meta is not None
+
+
+def test_a_realm_with_roles_only_is_secured() -> None:
+    config = parse_config('[[realms]]\nname = "r"\nroles = []\n')
+    assert config.realms[0].secured
+    assert config.realms[0].principals == ()
+
+
+REALM = '[[realms]]\nname = "r"\n'
+ROLE = '[[realms.roles]]\nname = "user"\n'
+PRINCIPAL = '[[realms.principals]]\nauthid = "a"\nrole = "user"\n'
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        # router
+        ("[router]\nmeta_api = 1", "router.meta_api: must be true or false"),
+        ("[router]\nevent_history = 1", "router.event_history: must be an array of tables"),
+        ("[[router.event_history]]\nlimit = 1", "router.event_history[0].uri: is required"),
+        ("[[router.event_history]]\nuri = 'a b'", "router.event_history[0].uri: 'a b' is not a"),
+        (
+            "[[router.event_history]]\nuri = 'a'\nmatch = 'regex'",
+            "router.event_history[0].match: must be one of 'exact', 'prefix', 'wildcard'",
+        ),
+        (
+            "[[router.event_history]]\nuri = 'a'\nlimit = 0",
+            "router.event_history[0].limit: must be an integer >= 1, not 0",
+        ),
+        ("[[router.event_history]]\nuri = 'a'\nsize = 1", "router.event_history[0].size: unknown"),
+        # realms
+        (REALM + "anonymous = 'guest'", "realms[0].anonymous: role 'guest' is not defined in"),
+        (REALM + "anonymous = 1", "realms[0].anonymous: must be a string, not an integer"),
+        (REALM + "anonymous = ''", "realms[0].anonymous: must not be empty"),
+        (REALM + "roles = {}", "realms[0].roles: must be an array of tables ([[realms.roles]])"),
+        (REALM + "principals = 1", "realms[0].principals: must be an array of tables"),
+        # roles
+        (REALM + "[[realms.roles]]", "realms[0].roles[0].name: is required"),
+        (REALM + ROLE + ROLE, "realms[0].roles[1].name: duplicate role 'user'"),
+        (REALM + ROLE + "perms = []", "realms[0].roles[0].perms: unknown key"),
+        (REALM + ROLE + "permissions = [1]", "realms[0].roles[0].permissions[0]: must be a table"),
+        (REALM + ROLE + "permissions = [{}]", "realms[0].roles[0].permissions[0].uri: is required"),
+        (
+            REALM + ROLE + "permissions = [{ uri = 'a..b' }]",
+            "realms[0].roles[0].permissions[0].uri: 'a..b' is not a valid URI for match 'exact'",
+        ),
+        (
+            REALM + ROLE + "permissions = [{ uri = 'a', match = 'glob' }]",
+            "realms[0].roles[0].permissions[0].match: must be one of 'exact', 'prefix'",
+        ),
+        (
+            REALM + ROLE + "permissions = [{ uri = 'a', call = 'yes' }]",
+            "realms[0].roles[0].permissions[0].call: must be true or false, not a string",
+        ),
+        (
+            REALM + ROLE + "permissions = [{ uri = 'a', admin = true }]",
+            "realms[0].roles[0].permissions[0].admin: unknown key",
+        ),
+        (
+            REALM + ROLE + "permissions = [{ uri = 'a' }, { uri = 'a', call = true }]",
+            "realms[0].roles[0].permissions[1].uri: a second permission for 'a' (exact)",
+        ),
+        # principals
+        (REALM + ROLE + "[[realms.principals]]", "realms[0].principals[0].authid: is required"),
+        (
+            REALM + ROLE + '[[realms.principals]]\nauthid = "a"\nticket = "t"',
+            "realms[0].principals[0].role: is required",
+        ),
+        (
+            REALM + ROLE + '[[realms.principals]]\nauthid = "a"\nrole = "admin"\nticket = "t"',
+            "realms[0].principals[0].role: role 'admin' is not defined in realms[0].roles",
+        ),
+        (REALM + ROLE + PRINCIPAL, "realms[0].principals[0]: needs a credential: ticket, wampcra"),
+        (REALM + ROLE + PRINCIPAL + "password = 'x'", "realms[0].principals[0].password: unknown"),
+        (REALM + ROLE + PRINCIPAL + "ticket = ''", "realms[0].principals[0].ticket: must not be"),
+        (REALM + ROLE + PRINCIPAL + "ticket = 1", "realms[0].principals[0].ticket: must be a str"),
+        (
+            REALM + ROLE + PRINCIPAL + "ticket = 't'\n" + PRINCIPAL + "ticket = 'u'",
+            "realms[0].principals[1].authid: duplicate authid 'a'",
+        ),
+        (REALM + ROLE + PRINCIPAL + "wampcra = 's'", "realms[0].principals[0].wampcra: must be a"),
+        (REALM + ROLE + PRINCIPAL + "wampcra = {}", "realms[0].principals[0].wampcra.secret: is"),
+        (
+            REALM + ROLE + PRINCIPAL + "wampcra = { secret = 's', iterations = 5 }",
+            "realms[0].principals[0].wampcra.iterations: needs salt",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "wampcra = { secret = 's', salt = 'x', iterations = 0 }",
+            "realms[0].principals[0].wampcra.iterations: must be an integer in 1..1000000, not 0",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "wampcra = { secret = 's', salt = 'x', keylen = 2000 }",
+            "realms[0].principals[0].wampcra.keylen: must be an integer in 1..1024",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "wampcra = { secret = 's', salt = '' }",
+            "realms[0].principals[0].wampcra.salt: must not be empty",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "wampcra = { secret = 's', pepper = 'x' }",
+            "realms[0].principals[0].wampcra.pepper: unknown key",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "cryptosign = 'ab'",
+            "realms[0].principals[0].cryptosign: must be an array of public keys, not a string",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "cryptosign = ['xyz']",
+            "realms[0].principals[0].cryptosign[0]: must be an Ed25519 public key in 64 hex",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + f"cryptosign = ['{'ab' * 32}']\n"
+            '[[realms.principals]]\nauthid = "b"\nrole = "user"\n'
+            f"cryptosign = ['{'AB' * 32}']",
+            "realms[0].principals[1].cryptosign: public key abab",
+        ),
+        (REALM + ROLE + PRINCIPAL + "scram = {}", "realms[0].principals[0].scram.salt: is requi"),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { password = 'p', kdf = 'md5' }",
+            "realms[0].principals[0].scram.kdf: must be one of 'argon2id13', 'argon2id-13', 'pb",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { password = 'p', salt = '00' }",
+            "realms[0].principals[0].scram.salt: give either password or the derived credential",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { password = 'p', kdf = 'pbkdf2', memory = 8 }",
+            "realms[0].principals[0].scram.memory: pbkdf2 takes no memory cost",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { password = 'p', iterations = 0 }",
+            "realms[0].principals[0].scram.iterations: must be an integer in 1..4294967295",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { password = 'p', memory = 4 }",
+            "realms[0].principals[0].scram.memory: must be an integer in 8..4294967295, not 4",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { password = '' }",
+            "realms[0].principals[0].scram.password: must not be empty",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { salt = '00', stored-key = '00', "
+            "server-key = '00', iterations = 1 }",
+            "realms[0].principals[0].scram.memory: is required for kdf 'argon2id13'",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { kdf = 'pbkdf2', salt = 'zz', stored-key = '00', "
+            "server-key = '00', iterations = 1 }",
+            "realms[0].principals[0].scram.salt: must be hexadecimal",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { kdf = 'pbkdf2', salt = '00', stored-key = '00', "
+            "server-key = '00', iterations = 1 }",
+            "realms[0].principals[0].scram.stored-key: must be 32 bytes (64 hex digits)",
+        ),
+        (
+            REALM + ROLE + PRINCIPAL + "scram = { hash = 'x' }",
+            "realms[0].principals[0].scram.hash: unknown key",
+        ),
+        # TLS
+        (
+            TCP + "tls = { cert = 'c.pem', key = 'c.pem', client_cert = 'required' }",
+            "listeners[0].tls.client_cert: needs ca",
+        ),
+        (
+            TCP + "tls = { cert = 'c.pem', key = 'c.pem', ca = 'c.pem', client_cert = 'yes' }",
+            "listeners[0].tls.client_cert: must be one of 'none', 'optional', 'required'",
+        ),
+        (
+            TCP + "tls = { cert = 'c.pem', key = 'c.pem', ca = 'missing.pem' }",
+            "listeners[0].tls.ca: no such file",
+        ),
+    ],
+)
+def test_auth_errors_name_the_key(toml: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / "c.pem").write_text("x")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(toml, base=tmp_path)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_tls_client_certificates(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    config = parse_config(TCP + f"tls = {{ cert = '{cert}', key = '{key}', ca = '{cert}' }}")
+    listener = config.listeners[0]
+    assert isinstance(listener, TcpListener)
+    assert listener.tls is not None
+    assert (listener.tls.ca, listener.tls.client_cert) == (cert, "required")
+    assert listener.tls.ssl_context().verify_mode == ssl.CERT_REQUIRED
+    optional = TlsConfig(cert, key, ca=cert, client_cert="optional")
+    assert optional.ssl_context().verify_mode == ssl.CERT_OPTIONAL
+    assert TlsConfig(cert, key).ssl_context().verify_mode == ssl.CERT_NONE
+    bad = TlsConfig(cert, key, "listeners[0].tls", ca=str(tmp_path / "cert.pem.missing"))
+    with pytest.raises(ConfigError, match=r"^listeners\[0\]\.tls\.ca: cannot load CA"):
+        bad.ssl_context()
