@@ -99,12 +99,14 @@ class Authorizer(Protocol):
     ``uri`` is the request's procedure or topic, a pattern for a REGISTER or
     SUBSCRIBE with ``options["match"]`` ``prefix`` or ``wildcard``; ``options``
     are the request's options (not to be changed). The URI and the match
-    policy were checked before.
+    policy were checked before. Returning None means "no opinion": the request
+    is treated as if the router had no authorizer (allowed; identity disclosed
+    on request) -- e.g. for realms an embedder leaves open.
     """
 
     def authorize(
         self, session: RouterSession, uri: str, action: Action, options: dict[str, Any]
-    ) -> Decision:
+    ) -> Decision | None:
         """Decide whether ``session`` may do ``action`` on ``uri``."""
 
 

@@ -340,11 +340,8 @@ class _RealmAuthenticator:
 
 
 class _RealmAuthorizer:
-    """The secured realms' authorizer; everything allowed in every other realm.
-
-    There, identity is disclosed when the acting session asks (``disclose_me``):
-    the closest an authorizer can come to having none.
-    """
+    """The secured realms' authorizer; no opinion (everything allowed, as with no
+    authorizer at all) in every other realm."""
 
     def __init__(self, secured: wamp_core.Authorizer, names: frozenset[str]) -> None:
         self.secured = secured
@@ -356,11 +353,12 @@ class _RealmAuthorizer:
         uri: str,
         action: wamp_core.Action,
         options: dict[str, Any],
-    ) -> wamp_core.Decision:
-        """The secured realm's decision, or an allowance."""
+    ) -> wamp_core.Decision | None:
+        """The secured realm's decision; no opinion (as if there were no
+        authorizer) for an open realm."""
         if session.realm_name in self.names:
             return self.secured.authorize(session, uri, action, options)
-        return wamp_core.Decision(True, options.get("disclose_me") is True)
+        return None
 
 
 def _check_tcp(listener: TcpListener) -> None:

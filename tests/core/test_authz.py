@@ -883,3 +883,21 @@ def test_decisions_per_authrole_are_shared() -> None:
 def test_dynamic_authorizer_refuses_bad_options(options: dict[str, Any], text: str) -> None:
     with pytest.raises(LocalProtocolError, match=text):
         DynamicAuthorizer(Policy(), **options)
+
+
+def test_an_authorizer_without_opinion_acts_as_none() -> None:
+    """None from authorize() means: as if the router had no authorizer."""
+    from wamp_core import Call, Invocation, Register, Registered
+
+    class NoOpinion:
+        def authorize(self, session: Any, uri: str, action: Any, options: Any) -> None:
+            return None
+
+    hub = Hub(Router(["realm1"], authorizer=NoOpinion()))
+    callee = hub.joined_wire()
+    callee.send(Register(callee.req(), {"disclose_caller": True}, "com.p"))
+    assert isinstance(callee.one(Registered), Registered)
+    caller = hub.joined_wire()
+    caller.send(Call(caller.req(), {"disclose_me": True}, "com.p"))
+    invocation = callee.one(Invocation)
+    assert invocation.details["caller"] == caller.slot.session_id
