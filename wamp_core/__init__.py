@@ -15,6 +15,7 @@ from ._auth import (
 )
 from ._authmethods import (
     CHANNEL_BINDING,
+    TLS_PEER_CN,
     AuthMethod,
     CraCredential,
     CryptosignKey,
@@ -22,6 +23,7 @@ from ._authmethods import (
     Principal,
     PrincipalAuthenticator,
     TicketMethod,
+    TlsMethod,
     WampCraMethod,
     compute_wcs,
     cryptosign_channel_id,
@@ -197,6 +199,7 @@ __all__ = [
     "SCRAM_KDF_ARGON2ID_13",
     "SCRAM_KDF_PBKDF2",
     "SERIALIZERS",
+    "TLS_PEER_CN",
     "Abort",
     "Accept",
     "Action",
@@ -307,6 +310,7 @@ __all__ = [
     "Testament",
     "TicketMethod",
     "Timer",
+    "TlsMethod",
     "Unregister",
     "UnregisterSucceeded",
     "Unregistered",

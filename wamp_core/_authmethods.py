@@ -3,9 +3,9 @@
 Router side: ``PrincipalAuthenticator`` implements ``Authenticator`` over a
 table of ``Principal`` objects per realm (and/or a ``lookup`` callable), with a
 registry of method objects: ``TicketMethod``, ``WampCraMethod`` (plain and
-salted) and ``CryptosignMethod`` (Ed25519, TLS channel binding, router
-authentication). Client side: ``compute_wcs``, ``derive_key``,
-``wampcra_signature`` and ``CryptosignKey``.
+salted), ``CryptosignMethod`` (Ed25519, TLS channel binding, router
+authentication) and ``TlsMethod`` (TLS client certificates). Client side:
+``compute_wcs``, ``derive_key``, ``wampcra_signature`` and ``CryptosignKey``.
 
 A method is any object with this interface (SCRAM and others plug in here)::
 
@@ -21,9 +21,14 @@ credentials for the method; ``challenge`` must then look like a real one and
 ``verify`` must deny (the authenticator also refuses any Accept for a decoy), so
 that an unknown authid and a wrong credential look the same on the wire.
 ``verify`` receives the ``AuthChallenge`` the method returned (its ``state``
-included). Principals are looked up by HELLO.authid; ``cryptosign`` without an
-authid looks the principal up by public key. A plug-in keeps its credentials in
-``Principal.credentials[name]`` and admits with ``principal.accept(name, authextra)``.
+included). A method that needs no CHALLENGE returns its Accept (or Deny) from
+``challenge`` and sets ``challenges = False``: it is then never used as a decoy
+(its immediate answer would tell a decoy from a real CHALLENGE), an unknown
+principal is denied at once unless another offered method can send a decoy.
+Principals are looked up by HELLO.authid; ``cryptosign`` without an authid looks
+the principal up by public key, ``tls`` by the certificate's common name. A
+plug-in keeps its credentials in ``Principal.credentials[name]`` and admits with
+``principal.accept(name, authextra)``.
 
 Time: WAMP-CRA checks the challenge's age. The core reads no clock: the time is
 ``HelloInfo.now`` when the router provides it, else the ``now`` callable given
@@ -35,6 +40,11 @@ RFC 9266) in the transport dictionary, ``transport["channel_binding"] =
 {"tls-unique": bytes, "tls-exporter": bytes, ...}`` (the types it can provide;
 SCRAM reads the same key). ``cryptosign_channel_id`` turns that data into the
 32-byte channel ID cryptosign XORs with its challenge.
+
+Client certificates: the adapter reports the facts of a client certificate
+that the TLS handshake verified in the transport dictionary; ``tls`` reads
+``transport["tls_peer_cn"]`` (``TLS_PEER_CN``), the subject's common name. The
+peer cannot forge it: only the adapter fills the transport dictionary.
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ from ._uri import ErrorURI
 
 __all__ = [
     "CHANNEL_BINDING",
+    "TLS_PEER_CN",
     "AuthMethod",
     "CraCredential",
     "CryptosignKey",
@@ -65,6 +76,7 @@ __all__ = [
     "Principal",
     "PrincipalAuthenticator",
     "TicketMethod",
+    "TlsMethod",
     "WampCraMethod",
     "compute_wcs",
     "cryptosign_channel_id",
@@ -74,6 +86,9 @@ __all__ = [
 
 CHANNEL_BINDING = "channel_binding"
 """The transport key holding ``{channel binding type: binding data (bytes)}``."""
+
+TLS_PEER_CN = "tls_peer_cn"
+"""The transport key holding the verified client certificate's common name."""
 
 RandomBytes = Callable[[int], bytes]
 Lookup = Callable[[HelloInfo, str], "Principal | None"]
@@ -329,7 +344,9 @@ class CraCredential:
 class Principal:
     """Who may authenticate, as whom, and with which credentials.
 
-    ``cryptosign`` lists public keys (64 hex digits); ``credentials`` holds
+    ``cryptosign`` lists public keys (64 hex digits); ``tls`` lets the
+    principal log in with a client certificate whose common name is its authid
+    (``TlsMethod``); ``credentials`` holds
     plug-in methods' credentials by method name. ``authextra`` and
     ``trustlevel`` go into the Accept. ``authid`` and ``authprovider`` are set
     by the authenticator (the table key, or what a ``lookup`` returns).
@@ -344,6 +361,7 @@ class Principal:
     authextra: Mapping[str, Any] = field(default_factory=dict)
     authprovider: str | None = None
     trustlevel: int | None = None
+    tls: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.role, str) or not self.role:
@@ -639,6 +657,50 @@ class CryptosignMethod:
         return principal.accept(self.name)
 
 
+def _peer_cn(info: HelloInfo) -> str | None:
+    cn = info.transport.get(TLS_PEER_CN)
+    return cn if isinstance(cn, str) and cn else None
+
+
+class TlsMethod:
+    """``tls`` (as Crossbar names it): the client certificate the transport verified.
+
+    No CHALLENGE: the session is admitted at once. The authid is the
+    certificate's common name (see ``TLS_PEER_CN``); a HELLO authid must equal
+    it. Only a principal with ``tls=True`` may log in this way. Without a
+    client certificate the method is not available, as if not supported.
+    """
+
+    name = "tls"
+    challenges = False
+
+    def accepts(self, info: HelloInfo) -> bool:
+        """The transport carries a verified client certificate with a common name."""
+        return _peer_cn(info) is not None
+
+    def applies(self, info: HelloInfo, principal: Principal) -> bool:
+        """The principal allows ``tls`` and is the certificate's (and HELLO's) authid."""
+        cn = _peer_cn(info)
+        return principal.tls is True and principal.authid == cn and info.authid in (None, cn)
+
+    def challenge(self, info: HelloInfo, principal: Principal | None) -> AuthOutcome:
+        """Accept the principal, or deny (a decoy, or a principal it does not apply to)."""
+        if principal is None or not self.applies(info, principal):
+            return _FAILED
+        return principal.accept(self.name)
+
+    def verify(
+        self,
+        info: HelloInfo,
+        principal: Principal | None,
+        challenge: AuthChallenge,
+        signature: str,
+        extra: dict[str, Any],
+    ) -> Accept | Deny:
+        """Never called: the method sends no CHALLENGE."""
+        return _FAILED
+
+
 # -- router side: the authenticator -----------------------------------------------------
 
 
@@ -661,17 +723,19 @@ class PrincipalAuthenticator:
     ``static``; the key is the authid). ``lookup(info, authmethod)`` is asked
     for principals the table lacks (authprovider ``dynamic`` unless the
     Principal names one; for ``cryptosign`` without an authid it finds the
-    principal by ``info.details["authextra"]["pubkey"]``). ``anonymous[realm]``
-    is the role given to ``anonymous`` sessions (absent: not allowed).
-    ``methods`` is the registry (default: ticket, wampcra, cryptosign without
-    a router key).
+    principal by ``info.details["authextra"]["pubkey"]``, for ``tls`` by
+    ``info.transport["tls_peer_cn"]``). ``anonymous[realm]`` is the role given
+    to ``anonymous`` sessions (absent: not allowed). ``methods`` is the
+    registry (default: ticket, wampcra, cryptosign without a router key, tls).
 
     The router takes the first method in HELLO.authmethods that it supports and
     the principal has. An unknown authid, or one without usable credentials,
     gets a decoy CHALLENGE for the first supported method and then fails like
-    a wrong credential would. ``no_matching_auth_method`` only means no offered
-    method is supported at all. An exception in a method or ``lookup`` denies
-    the session (fail secure).
+    a wrong credential would (a method without CHALLENGE, ``tls``, is never a
+    decoy: with no other, the HELLO is denied at once).
+    ``no_matching_auth_method`` only means no offered method is supported at
+    all. An exception in a method or ``lookup`` denies the session (fail
+    secure).
     """
 
     def __init__(
@@ -683,7 +747,7 @@ class PrincipalAuthenticator:
         methods: Iterable[AuthMethod] | None = None,
     ) -> None:
         if methods is None:
-            methods = (TicketMethod(), WampCraMethod(), CryptosignMethod())
+            methods = (TicketMethod(), WampCraMethod(), CryptosignMethod(), TlsMethod())
         self.methods: dict[str, AuthMethod] = {method.name: method for method in methods}
         self.anonymous = dict(anonymous or {})
         self.lookup = lookup
@@ -709,6 +773,7 @@ class PrincipalAuthenticator:
 
     def _hello(self, info: HelloInfo) -> AuthOutcome:
         decoy: AuthMethod | None = None
+        refused = False
         for name in info.authmethods:
             if name == "anonymous":
                 role = self.anonymous.get(info.realm)
@@ -723,15 +788,20 @@ class PrincipalAuthenticator:
             principal = self._find(info, method)
             if principal is not None and method.applies(info, principal):
                 return self._challenge(info, method, principal)
-            decoy = decoy or method
+            if getattr(method, "challenges", True):
+                decoy = decoy or method
+            else:
+                refused = True
         if decoy is None:
-            return _NO_METHOD
+            return _FAILED if refused else _NO_METHOD
         return self._challenge(info, decoy, None)
 
     def _find(self, info: HelloInfo, method: AuthMethod) -> Principal | None:
         authid = info.authid
         if authid is None and method.name == "cryptosign":
             authid = self._by_pubkey.get(info.realm, {}).get(_hello_pubkey(info))
+        elif method.name == "tls":
+            authid = _peer_cn(info)
         principal = self.principals.get(info.realm, {}).get(authid) if authid else None
         if principal is None and self.lookup is not None:
             found = self.lookup(info, method.name)
@@ -740,7 +810,7 @@ class PrincipalAuthenticator:
                     raise TypeError("lookup must return a Principal or None")
                 principal = replace(
                     found,
-                    authid=found.authid or info.authid,
+                    authid=found.authid or authid,
                     authprovider=found.authprovider or "dynamic",
                 )
         return principal

@@ -10,7 +10,8 @@ RawSocket over ``./wampcore.sock``).
 A realm without ``anonymous``, ``principals`` and ``roles`` is *open*: anonymous
 sessions join it and may do everything (the embedded default). With any of
 them it is *secured*: ``build_router`` gives it a ``PrincipalAuthenticator``
-(ticket, WAMP-CRA, cryptosign, WAMP-SCRAM in both spellings) and a
+(ticket, WAMP-CRA, cryptosign, WAMP-SCRAM in both spellings, TLS client
+certificates) and a
 ``RoleBasedAuthorizer``.
 """
 
@@ -308,6 +309,7 @@ def _principal_authenticator(realms: list[RealmConfig]) -> wamp_core.PrincipalAu
             wamp_core.TicketMethod(),
             wamp_core.WampCraMethod(decoy_salt=decoy_salt),
             wamp_core.CryptosignMethod(),
+            wamp_core.TlsMethod(),
             *(wamp_core.ScramMethod(name, **scram_options) for name in SCRAM_METHODS),
         ],
     )
@@ -386,7 +388,7 @@ _ROUTER_KEYS = (
 )
 _HISTORY_KEYS = ("uri", "match", "limit")
 _REALM_KEYS = ("name", "anonymous", "principals", "roles")
-_PRINCIPAL_KEYS = ("authid", "role", "ticket", "wampcra", "cryptosign", "scram")
+_PRINCIPAL_KEYS = ("authid", "role", "ticket", "wampcra", "cryptosign", "scram", "tls")
 _WAMPCRA_KEYS = ("secret", "salt", "iterations", "keylen")
 _SCRAM_KEYS = ("password", "kdf", "iterations", "memory", "salt", "stored-key", "server-key")
 _SCRAM_KDFS = ("argon2id13", "argon2id-13", "pbkdf2")
@@ -605,8 +607,9 @@ def _principal(item: object, where: str) -> wamp_core.Principal:
     _check_keys(table, _PRINCIPAL_KEYS, where)
     authid = _name(table, "authid", where)
     role = _name(table, "role", where)
-    if not any(key in table for key in ("ticket", "wampcra", "cryptosign", "scram")):
-        raise ConfigError(where, "needs a credential: ticket, wampcra, cryptosign or scram")
+    tls = _bool(table, "tls", where, False)
+    if not tls and not any(key in table for key in ("ticket", "wampcra", "cryptosign", "scram")):
+        raise ConfigError(where, "needs a credential: ticket, wampcra, cryptosign, scram or tls")
     ticket = None
     if "ticket" in table:
         ticket = _string(table, "ticket", where, "")
@@ -642,6 +645,7 @@ def _principal(item: object, where: str) -> wamp_core.Principal:
         cryptosign=cryptosign,
         credentials=credentials,
         authprovider="static",
+        tls=tls,
     )
 
 

@@ -1,4 +1,4 @@
-"""Authentication methods (wamp_core._authmethods): ticket, WAMP-CRA, cryptosign.
+"""Authentication methods (wamp_core._authmethods): ticket, WAMP-CRA, cryptosign, tls.
 
 Client helpers against independent computations and the spec's vectors
 (AP/authentication_cryptosign.md), each router-side method on its own, the
@@ -31,12 +31,14 @@ from wamp_core import (
 )
 from wamp_core._authmethods import (
     CHANNEL_BINDING,
+    TLS_PEER_CN,
     CraCredential,
     CryptosignKey,
     CryptosignMethod,
     Principal,
     PrincipalAuthenticator,
     TicketMethod,
+    TlsMethod,
     WampCraMethod,
     compute_wcs,
     cryptosign_channel_id,
@@ -1045,6 +1047,93 @@ def test_plugin_immediate_answers_and_failures() -> None:
     )
     _, outcome = round_trip(plugged(Plugin(at_verify="raise")), info(["x-plugin"], "pat"), str)
     assert outcome == Deny(ErrorURI.AUTHENTICATION_FAILED, "the authenticator failed")
+
+
+# -- tls: client certificates ----------------------------------------------------------
+
+NO_METHOD = Deny(
+    ErrorURI.NO_MATCHING_AUTH_METHOD, "none of the offered authentication methods is available"
+)
+
+
+def tls_info(
+    cn: object, authmethods: list[str] | None = None, authid: str | None = None, **kw: Any
+) -> HelloInfo:
+    return info(authmethods or ["tls"], authid, transport={"tls": True, TLS_PEER_CN: cn}, **kw)
+
+
+def tls_principals() -> dict[str, dict[str, Principal]]:
+    table = principals()
+    table["realm1"]["dev-1"] = Principal("device", tls=True, authextra={"kind": "sensor"})
+    return table
+
+
+def test_tls_method_on_its_own() -> None:
+    method = TlsMethod()
+    device = Principal("device", authid="dev-1", tls=True)
+    assert method.name == "tls"
+    assert method.accepts(tls_info("dev-1"))
+    # No (usable) certificate: the method is not available.
+    for cn in (None, "", 7):
+        assert not method.accepts(tls_info(cn))
+    assert not method.accepts(info(["tls"]))
+    assert method.applies(tls_info("dev-1"), device)
+    assert method.applies(tls_info("dev-1", authid="dev-1"), device)
+    assert not method.applies(tls_info("dev-1", authid="dev-2"), device)  # HELLO authid differs
+    assert not method.applies(tls_info("dev-2"), device)  # another certificate
+    assert not method.applies(tls_info("dev-1"), Principal("device", authid="dev-1"))  # no tls
+    assert method.challenge(tls_info("dev-1"), device) == Accept("dev-1", "device", "tls", "static")
+    assert method.challenge(tls_info("dev-1"), None) == FAILED
+    assert method.challenge(tls_info("dev-1", authid="dev-2"), device) == FAILED
+    assert method.verify(tls_info("dev-1"), device, AuthChallenge("tls", {}), "", {}) == FAILED
+
+
+def test_tls_through_the_authenticator() -> None:
+    auth = PrincipalAuthenticator(tls_principals())
+    admitted = Accept("dev-1", "device", "tls", "static", {"kind": "sensor"})
+    assert auth.hello(tls_info("dev-1")) == admitted
+    assert auth.hello(tls_info("dev-1", authid="dev-1")) == admitted
+    # A HELLO authid other than the CN, a principal without tls, an unknown CN,
+    # another realm: the same failure as a wrong credential, at once.
+    assert auth.hello(tls_info("dev-1", authid="alice")) == FAILED
+    assert auth.hello(tls_info("alice")) == FAILED
+    assert auth.hello(tls_info("alice", authid="alice")) == FAILED
+    assert auth.hello(tls_info("nobody")) == FAILED
+    assert auth.hello(tls_info("dev-1", realm="realm2")) == FAILED
+    # No client certificate: as if the method were not supported.
+    assert auth.hello(info(["tls"])) == NO_METHOD
+    assert auth.hello(info(["tls"], transport={"tls": True})) == NO_METHOD
+    _, outcome = round_trip(auth, info(["tls", "ticket"], "alice"), lambda _: "t-alice")
+    assert outcome == Accept("alice", "user", "ticket", "static")
+
+
+def test_tls_is_never_the_decoy() -> None:
+    """An immediate Deny for tls next to a real CHALLENGE would tell which
+    authids have a ticket; the decoy is a method that challenges."""
+    auth = PrincipalAuthenticator(tls_principals())
+    real = challenged(auth.hello(tls_info("nobody", ["tls", "ticket"], "alice")))
+    decoy = challenged(auth.hello(tls_info("nobody", ["tls", "ticket"], "zed")))
+    assert (real.authmethod, real.extra) == (decoy.authmethod, decoy.extra) == ("ticket", {})
+    assert auth.authenticate(info(), decoy, "t-alice", {}) == FAILED
+
+
+def test_tls_dynamic_lookup() -> None:
+    asked: list[tuple[str | None, str]] = []
+
+    def lookup(hello: HelloInfo, method: str) -> Principal | None:
+        asked.append((hello.authid, method))
+        cn = hello.transport.get(TLS_PEER_CN)
+        if cn == "dev-9":
+            return Principal("device", tls=True)
+        if cn == "dev-8":
+            return Principal("device", authid="someone-else", tls=True)
+        return None
+
+    auth = PrincipalAuthenticator(tls_principals(), lookup=lookup)
+    assert auth.hello(tls_info("dev-9")) == Accept("dev-9", "device", "tls", "dynamic")
+    assert auth.hello(tls_info("dev-8")) == FAILED  # the authid must be the CN
+    assert auth.hello(tls_info("dev-7")) == FAILED
+    assert asked == [(None, "tls")] * 3
 
 
 # -- whole handshakes through Router and ClientSession --------------------------------

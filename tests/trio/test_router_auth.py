@@ -384,6 +384,63 @@ async def test_tls_reports_the_client_certificate_and_channel_binding(tmp_path: 
     assert len(binding) >= 12
 
 
+async def test_tls_authmethod_admits_the_client_certificate_principal(tmp_path: Path) -> None:
+    """A principal with ``tls = true`` whose authid is the client certificate's
+    CN joins without a CHALLENGE; another HELLO authid is refused."""
+    from .test_listen import make_tls
+
+    make_tls(tmp_path)
+    toml = """
+[[listeners]]
+type = "tcp"
+host = "127.0.0.1"
+port = 0
+websocket = "/ws"
+tls = { cert = "cert.pem", key = "key.pem", ca = "cert.pem", client_cert = "required" }
+
+[[realms]]
+name = "realm1"
+
+[[realms.roles]]
+name = "device"
+
+[[realms.principals]]
+authid = "wamp-core test"
+role = "device"
+tls = true
+
+[[realms.principals]]
+authid = "alice"
+role = "device"
+ticket = "alice-ticket"
+"""
+    config = parse_config(toml, base=tmp_path)
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    client_tls = ssl.create_default_context(cafile=cert)
+    client_tls.load_cert_chain(cert, key)
+    host = RouterHost(build_router(config))
+    async with trio.open_nursery() as nursery:
+        endpoints = await nursery.start(serve_router, host, list(config.listeners))
+        url = next(e.url for e in endpoints if e.kind == "websocket")
+        assert url.startswith("wss://")
+        with trio.fail_after(30):
+            cases: list[tuple[dict[str, Any], str]] = [({}, "ok"), ({"authid": "alice"}, FAILED)]
+            for hello, expected in cases:
+                async with open_transport(url, ssl_context=client_tls) as transport:
+                    client = Client(transport)
+                    client.session.join("realm1", authmethods=["tls"], **hello)
+                    event = await client.next_event()
+                    if expected == "ok":
+                        assert isinstance(event, wamp_core.SessionJoined), event
+                        assert event.details["authid"] == "wamp-core test"
+                        assert event.details["authrole"] == "device"
+                        assert event.details["authmethod"] == "tls"
+                    else:
+                        assert isinstance(event, wamp_core.SessionAborted), event
+                        assert event.reason == expected
+        nursery.cancel_scope.cancel()
+
+
 async def test_open_and_secured_realms_side_by_side() -> None:
     toml = EXAMPLE.read_text() + '\n[[realms]]\nname = "open"\n'
     config = parse_config(toml).replace(auto_create_realms=True)
