@@ -65,6 +65,7 @@ from wamp_core import (
     UnsubscribeSucceeded,
 )
 
+from ._auth import ClientAuth
 from ._connect import open_transport
 from ._transport import MessageTransport, TransportClosed
 
@@ -887,12 +888,16 @@ class _Connection:
     async def _establish(self) -> None:
         session = self.session
         try:
-            self.core.join(
-                session.realm,
-                authmethods=session._authmethods,
-                authid=session._authid,
-                authextra=session._authextra,
-            )
+            if session._auth is not None:
+                # A fresh HELLO each attempt (new nonces on reconnect).
+                self.core.join(session.realm, **session._auth.hello(session._authid))
+            else:
+                self.core.join(
+                    session.realm,
+                    authmethods=session._authmethods,
+                    authid=session._authid,
+                    authextra=session._authextra,
+                )
         except wamp_core.LocalProtocolError as exc:
             self._finish(_End("error", cause=exc))
             return
@@ -1048,6 +1053,14 @@ class _Connection:
             if registration is not None:
                 registration._deactivate(revoked=event.reason or "revoked")
         elif isinstance(event, SessionJoined):
+            if self.session._auth is not None:
+                try:
+                    # The router must prove itself (SCRAM's server signature)
+                    # before the session is used.
+                    self.session._auth.welcome(event.details)
+                except Exception as exc:
+                    self._finish(_End("error", cause=exc))
+                    return
             self.joined = event
             self._joined.set()
         elif isinstance(event, ChallengeReceived):
@@ -1115,7 +1128,8 @@ class _Connection:
     # -- authentication -------------------------------------------------------------
 
     async def _on_challenge(self, challenge: ChallengeReceived) -> None:
-        handler = self.session._on_challenge
+        auth = self.session._auth
+        handler = auth.on_challenge if auth is not None else self.session._on_challenge
         if handler is None:
             text = f"the router asked for {challenge.authmethod!r} but no on_challenge was given"
             self.core.abort(ErrorURI.AUTHENTICATION_FAILED, text)
@@ -1284,6 +1298,7 @@ class Session:
         authid: str | None,
         authextra: dict[str, Any] | None,
         on_challenge: Callable[[ChallengeReceived], Any] | None,
+        auth: ClientAuth | None = None,
         roles: dict[str, dict[str, Any]] | None,
         reconnect: ReconnectPolicy | None,
         cancel_mode: CancelMode | None,
@@ -1304,6 +1319,7 @@ class Session:
         self._authid = authid
         self._authextra = authextra
         self._on_challenge = on_challenge
+        self._auth = auth
         self._roles = DEFAULT_ROLES if roles is None else roles
         self._reconnect = reconnect
         self._cancel_mode = cancel_mode
@@ -2119,6 +2135,7 @@ def _session(
     authid: str | None,
     authextra: dict[str, Any] | None,
     on_challenge: Callable[[ChallengeReceived], Any] | None,
+    auth: ClientAuth | None,
     roles: dict[str, dict[str, Any]] | None,
     reconnect: bool | ReconnectPolicy,
     cancel_mode: CancelMode | None,
@@ -2137,6 +2154,7 @@ def _session(
         authid=authid,
         authextra=authextra,
         on_challenge=on_challenge,
+        auth=auth,
         roles=roles,
         reconnect=policy,
         cancel_mode=cancel_mode,
@@ -2157,6 +2175,7 @@ def connect(
     authid: str | None = None,
     authextra: dict[str, Any] | None = None,
     on_challenge: Callable[[ChallengeReceived], Any] | None = None,
+    auth: ClientAuth | None = None,
     reconnect: bool | ReconnectPolicy = False,
     roles: dict[str, dict[str, Any]] | None = None,
     cancel_mode: CancelMode | None = "killnowait",
@@ -2172,8 +2191,12 @@ def connect(
     or a ``TransportFactory`` for any other transport. The router's refusal
     raises ``JoinError``; a failure to connect raises the transport's error.
 
-    ``on_challenge(challenge)`` (sync or async) answers a CHALLENGE with a
-    signature, or ``(signature, extra)``. ``reconnect`` (True or a
+    ``auth`` (``ticket_auth(...)``, ``wampcra_auth(...)``, ``cryptosign_auth(...)``,
+    ``scram_auth(...)``) authenticates: it supplies HELLO's authmethods and
+    authextra (fresh for each attempt), answers the CHALLENGE and checks the
+    router's WELCOME (SCRAM's server signature) before the session is used.
+    Without it, ``on_challenge(challenge)`` (sync or async) answers a CHALLENGE
+    with a signature, or ``(signature, extra)``. ``reconnect`` (True or a
     ``ReconnectPolicy``) reconnects after losing the session. ``on_join(session)``
     runs after each join (after re-registering), ``on_leave(session, exc)``
     after each loss (``exc`` None when we left). Leaving the ``async with``
@@ -2191,6 +2214,7 @@ def connect(
         authid=authid,
         authextra=authextra,
         on_challenge=on_challenge,
+        auth=auth,
         roles=roles,
         reconnect=reconnect,
         cancel_mode=cancel_mode,
@@ -2208,6 +2232,7 @@ def open_session(
     authid: str | None = None,
     authextra: dict[str, Any] | None = None,
     on_challenge: Callable[[ChallengeReceived], Any] | None = None,
+    auth: ClientAuth | None = None,
     roles: dict[str, dict[str, Any]] | None = None,
     cancel_mode: CancelMode | None = "killnowait",
     close_timeout: float = 5.0,
@@ -2230,6 +2255,7 @@ def open_session(
         authid=authid,
         authextra=authextra,
         on_challenge=on_challenge,
+        auth=auth,
         roles=roles,
         reconnect=False,
         cancel_mode=cancel_mode,

@@ -301,3 +301,29 @@ def test_scram_welcome_checks_the_server_signature() -> None:
         auth.welcome({"authmethod": "wamp-scram", "authextra": {"verifier": "AAAA"}})
     # The next attempt has a new client nonce.
     assert auth.authextra["nonce"] != nonce
+
+
+@pytest.mark.parametrize(("name", "auth", "authid", "authrole"), CASES, ids=[c[0] for c in CASES])
+async def test_join_with_the_auth_argument(
+    name: str, auth: ClientAuth, authid: str, authrole: str
+) -> None:
+    async with running_router() as (host, endpoints):
+        for _ in range(2):  # fresh nonces for each HELLO
+            with trio.fail_after(20):
+                async with connect(url(endpoints), "realm1", auth=auth) as session:
+                    assert (session.authid, session.authrole) == (authid, authrole)
+                    assert session.authmethod == auth.authmethods[0]
+    assert host.router.sessions == {}
+
+
+async def test_the_auth_argument_checks_welcome_before_the_session_is_used() -> None:
+    auth = ticket_auth("alice-ticket", authid="alice")
+
+    def impostor(details: Any) -> None:
+        raise ValueError("the router did not prove itself")
+
+    auth.welcome = impostor  # type: ignore[method-assign]
+    async with running_router() as (_host, endpoints):
+        with trio.fail_after(20), pytest.raises(ValueError, match="did not prove itself"):
+            async with connect(url(endpoints), "realm1", auth=auth):
+                raise AssertionError("the body must not run")
