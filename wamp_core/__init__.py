@@ -12,6 +12,7 @@ from ._auth import (
     AuthOutcome,
     Deny,
     HelloInfo,
+    Pending,
 )
 from ._authmethods import (
     CHANNEL_BINDING,
@@ -44,6 +45,7 @@ from ._authz import (
 )
 from ._broker import HISTORY_UNAVAILABLE, HistoryRule, format_timestamp, parse_timestamp
 from ._client import CLIENT_ROLES, ClientSession, ClientState
+from ._dynauth import ProcedureAuthenticator
 from ._errors import LocalProtocolError, ProcedureError, ProtocolError, RemoteProtocolError
 from ._ids import MAX_ID, IdSource, SequentialIds, is_id, random_id
 from ._longpoll import (
@@ -254,9 +256,11 @@ __all__ = [
     "MessageType",
     "MetaApi",
     "PatternMap",
+    "Pending",
     "Permission",
     "Principal",
     "PrincipalAuthenticator",
+    "ProcedureAuthenticator",
     "ProcedureError",
     "ProcedureHandler",
     "ProtocolError",

@@ -9,6 +9,9 @@ AUTHENTICATE. The answer is one of three outcomes:
   as the nonce that was sent);
 * ``Deny`` -- send ABORT with this reason.
 
+An authenticator that must ask somebody else (a WAMP procedure, see
+``wamp_core._dynauth``) returns ``Pending`` instead and resolves it later.
+
 ``AnonymousAuthenticator`` admits everybody as role ``anonymous``. The
 authentication methods themselves (ticket, WAMP-CRA, cryptosign, SCRAM) plug in
 here.
@@ -16,6 +19,7 @@ here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +33,7 @@ __all__ = [
     "Authenticator",
     "Deny",
     "HelloInfo",
+    "Pending",
 ]
 
 
@@ -100,15 +105,65 @@ class AuthChallenge:
 AuthOutcome = Accept | Deny | AuthChallenge
 
 
+class Pending:
+    """An outcome that comes later: the router keeps the session waiting (in
+    ``CHALLENGING``, where only ABORT from the client is allowed) until
+    ``resolve()`` is called, then goes on as if the outcome had been returned.
+
+    ``on_cancel`` runs when nobody waits any more (the client aborted, its
+    transport went away, the router shut down); a later ``resolve()`` is then
+    ignored. ``resolve()`` may come before the router has seen the ``Pending``
+    (even from inside ``hello()``): the outcome is kept until then.
+    """
+
+    __slots__ = ("_callback", "_on_cancel", "cancelled", "outcome")
+
+    def __init__(self, on_cancel: Callable[[], None] | None = None) -> None:
+        self._on_cancel = on_cancel
+        self._callback: Callable[[AuthOutcome], None] | None = None
+        self.outcome: AuthOutcome | None = None
+        """The outcome, once resolved."""
+        self.cancelled = False
+        """Set once nobody waits for the outcome."""
+
+    @property
+    def done(self) -> bool:
+        """Resolved or cancelled: a ``resolve()`` now is ignored."""
+        return self.outcome is not None or self.cancelled
+
+    def resolve(self, outcome: AuthOutcome) -> bool:
+        """Deliver the outcome; False when it is ignored (already done)."""
+        if self.done:
+            return False
+        self.outcome = outcome
+        if self._callback is not None:
+            self._callback(outcome)
+        return True
+
+    def cancel(self) -> None:
+        """Nobody waits any more: run ``on_cancel`` (once, unless resolved)."""
+        if self.done:
+            return
+        self.cancelled = True
+        if self._on_cancel is not None:
+            self._on_cancel()
+
+    def _bind(self, callback: Callable[[AuthOutcome], None]) -> None:
+        """Called by the router: ``callback`` gets the outcome (at once if known)."""
+        self._callback = callback
+        if self.outcome is not None:
+            callback(self.outcome)
+
+
 class Authenticator(Protocol):
     """Decides who may join. Implementations must not do I/O."""
 
-    def hello(self, info: HelloInfo) -> AuthOutcome:
+    def hello(self, info: HelloInfo) -> AuthOutcome | Pending:
         """Answer a HELLO."""
 
     def authenticate(
         self, info: HelloInfo, challenge: AuthChallenge, signature: str, extra: dict[str, Any]
-    ) -> AuthOutcome:
+    ) -> AuthOutcome | Pending:
         """Answer an AUTHENTICATE sent in reply to ``challenge``."""
 
 

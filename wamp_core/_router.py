@@ -19,6 +19,13 @@ Each ``RouterSession`` goes through these states (BP/sessions.md)::
     ESTABLISHED --router closes (kill, shutdown)--> SHUTTING_DOWN --GOODBYE--> CLOSED
     any --protocol violation--> FAILED (ABORT sent, transport to be closed)
 
+While the authenticator's answer is ``Pending`` (it asked somebody else, see
+``wamp_core._dynauth``) the session waits in CHALLENGING too; AUTHENTICATE is
+then a violation.
+
+The router can call procedures itself (``Router.call_procedure``) through an
+internal session per realm, which has no transport and is in no session list.
+
 ``TRANSITIONS`` lists every (state, message type) pair the router accepts; any
 other is a protocol violation. One session's input never changes another
 session's state except through the protocol (events, invocations, results).
@@ -34,7 +41,16 @@ import random
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from ._auth import Accept, AnonymousAuthenticator, AuthChallenge, Authenticator, Deny, HelloInfo
+from ._auth import (
+    Accept,
+    AnonymousAuthenticator,
+    AuthChallenge,
+    Authenticator,
+    AuthOutcome,
+    Deny,
+    HelloInfo,
+    Pending,
+)
 from ._broker import Broker, HistoryRule, Subscription, _check_rule, get_events
 from ._dealer import Dealer, PendingCall, Registration
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -52,13 +68,14 @@ from ._messages import (
     MessageType,
     Publish,
     Register,
+    Result,
     Subscribe,
     Unregister,
     Unsubscribe,
     Welcome,
     Yield,
 )
-from ._serializers import SerializationError, Serializer
+from ._serializers import SerializationError, Serializer, get_serializer
 from ._uri import CloseReason, ErrorURI, MatchPolicy, is_valid_uri
 
 if TYPE_CHECKING:
@@ -266,6 +283,7 @@ class RouterSession:
     __slots__ = (
         "__weakref__",
         "_auth",
+        "_sink",
         "authextra",
         "authid",
         "authmethod",
@@ -290,7 +308,9 @@ class RouterSession:
         self.serializer = serializer
         self.transport = transport
         self.state = SessionState.CLOSED
-        self._auth: tuple[HelloInfo, AuthChallenge] | None = None
+        self._auth: tuple[HelloInfo, AuthChallenge | Pending] | None = None
+        # Set for the router's internal sessions: takes what would be sent.
+        self._sink: Callable[[Message], None] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -401,6 +421,7 @@ class Router:
         """The current time (seconds since the epoch), as last given to ``tick()``."""
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_order = itertools.count()
+        self._internal: dict[str, _InternalCaller] = {}  # by realm name
         self.procedures: dict[str, ProcedureHandler] = {
             "wamp.subscription.get_events": get_events,
         }
@@ -521,6 +542,31 @@ class Router:
             raise LocalProtocolError(f"invalid procedure URI {uri!r}", ErrorURI.INVALID_URI)
         self.procedures[uri] = handler
 
+    def call_procedure(
+        self,
+        realm: str,
+        procedure: str,
+        on_reply: Callable[[Result | Error], None],
+        *,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Callable[[], None]:
+        """CALL ``procedure`` in ``realm`` from the router itself.
+
+        The call goes through the realm's dealer like any other, from an
+        internal session (authid ``router``, authrole ``trusted``: an
+        authorizer must let that role call ``procedure``) that belongs to no
+        transport and is in no session list. ``on_reply`` gets the RESULT or
+        ERROR (possibly before this returns, e.g. ``no_such_procedure``).
+        Returns a function that cancels the call (``killnowait``);
+        ``on_reply`` is then not called any more.
+        """
+        caller = self._internal.get(realm)
+        if caller is None:
+            caller = self._internal[realm] = _InternalCaller(self, self.add_realm(realm))
+        return caller.call(procedure, args, kwargs, on_reply, options or {})
+
     # -- output ------------------------------------------------------------------
 
     def data_to_send(self) -> list[Delivery]:
@@ -529,6 +575,9 @@ class Router:
         return out
 
     def _emit(self, session: RouterSession, message: Message) -> bool:
+        if session._sink is not None:
+            session._sink(message)
+            return True
         try:
             data = session.serializer.encode(message)
         except SerializationError:
@@ -624,7 +673,9 @@ class Router:
         """End the session's membership of its realm and clean every table."""
         state = session.state
         session.state = SessionState.CLOSED
-        session._auth = None
+        auth, session._auth = session._auth, None
+        if auth is not None and isinstance(auth[1], Pending):
+            auth[1].cancel()  # nobody waits for the outcome any more
         if state is SessionState.ESTABLISHED:
             realm = self._realm(session)
             realm.broker.remove_session(session)
@@ -667,14 +718,20 @@ class Router:
     def _on_authenticate(self, session: RouterSession, message: Authenticate) -> None:
         assert session._auth is not None
         info, challenge = session._auth
+        if isinstance(challenge, Pending):
+            self.fail(session, "AUTHENTICATE while no CHALLENGE is outstanding")
         info = dataclasses.replace(info, now=self.now)  # the time of this AUTHENTICATE
         outcome = self.authenticator.authenticate(info, challenge, message.signature, message.extra)
         self._outcome(session, info, outcome)
 
     def _outcome(
-        self, session: RouterSession, info: HelloInfo, outcome: Accept | Deny | AuthChallenge
+        self, session: RouterSession, info: HelloInfo, outcome: AuthOutcome | Pending
     ) -> None:
-        if isinstance(outcome, AuthChallenge):
+        if isinstance(outcome, Pending):
+            session.state = SessionState.CHALLENGING
+            session._auth = (info, outcome)
+            outcome._bind(lambda result: self._resolved(session, info, outcome, result))
+        elif isinstance(outcome, AuthChallenge):
             session.state = SessionState.CHALLENGING
             session._auth = (info, outcome)
             if not self._emit(session, Challenge(outcome.authmethod, outcome.extra)):
@@ -685,6 +742,16 @@ class Router:
             self._refuse(session, outcome.reason, outcome.message)
         else:
             self._welcome(session, info, outcome)
+
+    def _resolved(
+        self, session: RouterSession, info: HelloInfo, pending: Pending, outcome: AuthOutcome
+    ) -> None:
+        # The router cancels the Pending whenever the session stops waiting for
+        # it, so a resolution always finds the session waiting for this one.
+        assert session._auth is not None
+        assert session._auth[1] is pending
+        session._auth = None
+        self._outcome(session, info, outcome)
 
     def _refuse(self, session: RouterSession, reason: str, text: str | None) -> None:
         self._emit(session, Abort({} if text is None else {"message": text}, reason))
@@ -769,7 +836,7 @@ class Router:
         authenticating get ABORT ``reason``, and so does every later HELLO."""
         self.closing = reason
         for session in list(self._attached):
-            if session.state is SessionState.CHALLENGING:
+            if session.state is SessionState.CHALLENGING:  # or waiting for Pending
                 self._refuse(session, reason, message)
             else:
                 self.close_session(session, reason, message)
@@ -812,3 +879,49 @@ class Router:
 
     def _on_yield(self, session: RouterSession, message: Yield) -> None:
         self._realm(session).dealer.yield_(session, message)
+
+
+class _InternalCaller:
+    """The router's own session in one realm, making calls for the router."""
+
+    def __init__(self, router: Router, realm: Realm) -> None:
+        self.router = router
+        session = self.session = RouterSession(get_serializer("json"), {"type": "internal"})
+        session.state = SessionState.ESTABLISHED
+        session.session_id = router.new_router_id(router.sessions)
+        session.realm = realm
+        session.authid = "router"
+        session.authrole = "trusted"
+        session.authmethod = "internal"
+        session.authprovider = "router"
+        session.roles = {"caller": {"features": {"call_canceling": True}}}
+        session._sink = self._receive
+        self.requests = SequentialIds()
+        self.replies: dict[int, Callable[[Result | Error], None]] = {}
+
+    def call(
+        self,
+        procedure: str,
+        args: list[Any] | None,
+        kwargs: dict[str, Any] | None,
+        on_reply: Callable[[Result | Error], None],
+        options: dict[str, Any],
+    ) -> Callable[[], None]:
+        request = self.requests()
+        self.replies[request] = on_reply
+        dealer = self.router._realm(self.session).dealer
+        dealer.call(self.session, Call(request, options, procedure, args, kwargs))
+
+        def cancel() -> None:
+            if self.replies.pop(request, None) is not None:
+                dealer.cancel(self.session, Cancel(request, {"mode": "killnowait"}))
+
+        return cancel
+
+    def _receive(self, message: Message) -> None:
+        # Only RESULT and ERROR come: the session never registers or subscribes,
+        # and asks for no progressive results.
+        assert isinstance(message, Result | Error)
+        on_reply = self.replies.pop(message.request, None)
+        if on_reply is not None:
+            on_reply(message)

@@ -326,7 +326,7 @@ class _RealmAuthenticator:
     def _for(self, info: wamp_core.HelloInfo) -> wamp_core.Authenticator:
         return self.secured if info.realm in self.names else self.open
 
-    def hello(self, info: wamp_core.HelloInfo) -> wamp_core.AuthOutcome:
+    def hello(self, info: wamp_core.HelloInfo) -> wamp_core.AuthOutcome | wamp_core.Pending:
         """Answer HELLO with the realm's authenticator."""
         return self._for(info).hello(info)
 
@@ -336,7 +336,7 @@ class _RealmAuthenticator:
         challenge: wamp_core.AuthChallenge,
         signature: str,
         extra: dict[str, Any],
-    ) -> wamp_core.AuthOutcome:
+    ) -> wamp_core.AuthOutcome | wamp_core.Pending:
         """Verify AUTHENTICATE with the realm's authenticator."""
         return self._for(info).authenticate(info, challenge, signature, extra)
 
