@@ -8,6 +8,7 @@ RawSocket) and stopped at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -57,34 +58,34 @@ def crossbar_command() -> list[str]:
     return [found]
 
 
-@pytest.fixture(scope="module")
-def crossbar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    cbdir = tmp_path_factory.mktemp("crossbar") / ".crossbar"
+@contextlib.contextmanager
+def running_crossbar(
+    directory: pathlib.Path, role: dict[str, Any], auth: dict[str, Any]
+) -> Iterator[dict[str, str]]:
+    """A Crossbar router node in ``directory``: realm ``realm1`` with ``role``, a
+    WebSocket and a RawSocket transport on free loopback ports, both with the
+    transport ``auth`` configuration. Yields their URLs; stopped with SIGINT."""
+    cbdir = directory / ".crossbar"
     cbdir.mkdir()
     ws_port, rs_port = free_port(), free_port()
-    anonymous = {"anonymous": {"type": "static", "role": "anonymous"}}
     serializers = ["json", "msgpack", "cbor"]
+
+    def transport(kind: str, port: int) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
+            "serializers": serializers,
+            "auth": auth,
+        }
+
     config = {
         "version": 2,
         "controller": {},
         "workers": [
             {
                 "type": "router",
-                "realms": [{"name": "realm1", "roles": [PERMISSIVE]}],
-                "transports": [
-                    {
-                        "type": "websocket",
-                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ws_port},
-                        "serializers": serializers,
-                        "auth": anonymous,
-                    },
-                    {
-                        "type": "rawsocket",
-                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": rs_port},
-                        "serializers": serializers,
-                        "auth": anonymous,
-                    },
-                ],
+                "realms": [{"name": "realm1", "roles": [role]}],
+                "transports": [transport("websocket", ws_port), transport("rawsocket", rs_port)],
             }
         ],
     }
@@ -106,6 +107,13 @@ def crossbar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def crossbar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    anonymous = {"anonymous": {"type": "static", "role": "anonymous"}}
+    with running_crossbar(tmp_path_factory.mktemp("crossbar"), PERMISSIVE, anonymous) as urls:
+        yield urls
 
 
 def _wait_for_ports(process: subprocess.Popen[bytes], ports: list[int], log: pathlib.Path) -> None:

@@ -13,9 +13,6 @@ against Crossbar.io".
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +20,7 @@ import pytest
 import trio
 
 import wamp_core
-from tests.interop.test_crossbar import _wait_for_ports, crossbar_command, free_port
+from tests.interop.test_crossbar import running_crossbar
 from wamp_trio import (
     ApplicationError,
     ClientAuth,
@@ -81,52 +78,8 @@ AUTH: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def crossbar_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    cbdir = tmp_path_factory.mktemp("crossbar-auth") / ".crossbar"
-    cbdir.mkdir()
-    ws_port, rs_port = free_port(), free_port()
-    serializers = ["json", "msgpack", "cbor"]
-    config = {
-        "version": 2,
-        "controller": {},
-        "workers": [
-            {
-                "type": "router",
-                "realms": [{"name": "realm1", "roles": [USER]}],
-                "transports": [
-                    {
-                        "type": "websocket",
-                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ws_port},
-                        "serializers": serializers,
-                        "auth": AUTH,
-                    },
-                    {
-                        "type": "rawsocket",
-                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": rs_port},
-                        "serializers": serializers,
-                        "auth": AUTH,
-                    },
-                ],
-            }
-        ],
-    }
-    (cbdir / "config.json").write_text(json.dumps(config))
-    log = open(cbdir / "crossbar.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [*crossbar_command(), "start", "--cbdir", str(cbdir), "--loglevel", "info"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for_ports(process, [ws_port, rs_port], cbdir / "crossbar.log")
-        yield {"ws": f"ws://127.0.0.1:{ws_port}/", "rs": f"rs://127.0.0.1:{rs_port}"}
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with running_crossbar(tmp_path_factory.mktemp("crossbar-auth"), USER, AUTH) as urls:
+        yield urls
 
 
 GOOD: dict[str, tuple[str, str, Callable[[], ClientAuth]]] = {
