@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple, cast
 
 from ._broker import Subscription
-from ._dealer import Registration
+from ._dealer import Registration, authorize, refusal
 from ._errors import ProcedureError
 from ._messages import Call
 from ._router import ProcedureHandler, Realm, Router, RouterObserver, RouterSession
@@ -510,6 +510,16 @@ class MetaApi(RouterObserver):
         # may be ignored. acknowledge (nobody to answer) and exclude_me (the
         # session is gone) are dropped; disclose_me discloses the session.
         options = {k: v for k, v in options.items() if k not in ("acknowledge", "exclude_me")}
+        # Authorized now, for an early answer, and again when it fires (the
+        # policy may change meanwhile; see Broker.publish_from_router).
+        refused = refusal(
+            authorize(self.router, caller, topic, "publish", options),
+            "publish",
+            topic,
+            options.get("disclose_me") is True,
+        )
+        if refused is not None:
+            raise ProcedureError(*refused)
         testament = Testament(topic, payload_args, payload_kwargs, options)
         self.testaments.setdefault(caller, {}).setdefault(scope, []).append(testament)
         return None, None

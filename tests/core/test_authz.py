@@ -683,8 +683,8 @@ def test_testaments_are_authorized_as_publications_of_their_session() -> None:
         ("com.will.named", {}, None),  # disclosed
     ]
     for topic, options, refusal in testaments:
-        # (Refused at add_testament too, once the meta API checks there.)
-        assert outcome(add_testament(user, topic, options)) in (None, refusal)
+        # Refused when added, and (see below) checked again when they fire.
+        assert outcome(add_testament(user, topic, options)) == refusal
     scene.hub.drop(user)
     events = [e for e in service.take() if isinstance(e, Event)]
     assert [(e.details.get("topic"), e.details.get("publisher")) for e in events] == [
