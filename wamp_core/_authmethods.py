@@ -143,11 +143,16 @@ def _authextra(info: HelloInfo) -> dict[str, Any]:
 
 
 def _clock(now: Callable[[], float] | None, info: HelloInfo) -> float | None:
-    if now is not None:
-        return now()
-    # HelloInfo.now: the router's clock, once HelloInfo carries it.
-    value = getattr(info, "now", None)
-    return float(value) if isinstance(value, (int, float)) else None
+    """The injected ``now()``, else the router's clock (``HelloInfo.now``), else None."""
+    return now() if now is not None else info.now
+
+
+def _expired(issued: float | None, max_age: float | None, now: float | None) -> bool:
+    """Whether a challenge issued at ``issued`` is older than ``max_age`` at ``now``;
+    when any of them is unknown, it is not."""
+    return (
+        max_age is not None and issued is not None and now is not None and (now - issued > max_age)
+    )
 
 
 # -- client side: WAMP-CRA ------------------------------------------------------------
@@ -549,13 +554,7 @@ class WampCraMethod:
         if not isinstance(state, _CraState) or state.used:
             return _FAILED
         state.used = True
-        now = _clock(self._now, info)
-        if (
-            self.max_age is not None
-            and state.issued is not None
-            and now is not None
-            and now - state.issued > self.max_age
-        ):
+        if _expired(state.issued, self.max_age, _clock(self._now, info)):
             return _EXPIRED
         good = hmac.compare_digest(_utf8(signature), state.expected)
         return principal.accept(self.name) if good and principal is not None else _FAILED

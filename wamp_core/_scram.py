@@ -56,7 +56,13 @@ from typing import Any, Final
 from argon2.low_level import Type, hash_secret_raw
 
 from ._auth import Accept, AuthChallenge, AuthOutcome, Deny, HelloInfo
-from ._authmethods import CHANNEL_BINDING, Principal, PrincipalAuthenticator
+from ._authmethods import (
+    CHANNEL_BINDING,
+    Principal,
+    PrincipalAuthenticator,
+    _clock,
+    _expired,
+)
 from ._errors import LocalProtocolError, ProtocolError
 from ._uri import ErrorURI
 
@@ -377,14 +383,6 @@ class _ScramState:
     used: bool = False
 
 
-def _clock(now: Callable[[], float] | None, info: HelloInfo) -> float | None:
-    """``now()``, else ``HelloInfo.now`` once the router provides it, else None."""
-    if now is not None:
-        return now()
-    value = getattr(info, "now", None)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 class ScramMethod:
     """WAMP-SCRAM for ``PrincipalAuthenticator`` (``wamp_core._authmethods.AuthMethod``).
 
@@ -533,13 +531,7 @@ class ScramMethod:
         if not isinstance(state, _ScramState) or state.used:
             return _FAILED
         state.used = True
-        now = _clock(self._now, info)
-        timely = (
-            self.max_age is None
-            or state.issued is None
-            or now is None
-            or now - state.issued <= self.max_age
-        )
+        timely = not _expired(state.issued, self.max_age, _clock(self._now, info))
         nonce = extra.get("nonce")
         binding = extra.get("channel_binding")
         cbind = extra.get("cbind_data")
