@@ -105,6 +105,14 @@ def dealer_of(hub: Hub) -> Any:
     return hub.router.realms["realm1"].dealer
 
 
+def shared(hub: Hub, invoke: str) -> tuple[Wire, Wire, Wire]:
+    """Two callees sharing ``com.proc`` with policy ``invoke``, and a caller."""
+    one, two = hub.joined_wire(roles=CALLEE), hub.joined_wire(roles=CALLEE)
+    wire_register(one, "com.proc", {"invoke": invoke})
+    wire_register(two, "com.proc", {"invoke": invoke})
+    return one, two, hub.joined_wire()
+
+
 def pair(
     hub: Hub,
     callee_roles: dict[str, Any] = CALLEE,
@@ -195,10 +203,7 @@ def test_progressive_call_invocation() -> None:
 
 def test_progressive_call_invocation_stays_with_its_callee() -> None:
     hub = make_hub()
-    one, two = hub.joined_wire(roles=CALLEE), hub.joined_wire(roles=CALLEE)
-    wire_register(one, "com.proc", {"invoke": "roundrobin"})
-    wire_register(two, "com.proc", {"invoke": "roundrobin"})
-    caller = hub.joined_wire()
+    one, two, caller = shared(hub, "roundrobin")
     caller.send(Call(1, PROGRESS, "com.proc", ["a"]))
     invocation = one.one(Invocation)
     caller.send(Call(2, {}, "com.proc"))  # round-robin moves on for new calls
@@ -571,10 +576,7 @@ def test_callee_session_answering_early_drops_chunks_in_flight() -> None:
 
 def test_unavailable_progressive_call_is_not_rerouted() -> None:
     hub = make_hub()
-    one, two = hub.joined_wire(roles=CALLEE), hub.joined_wire(roles=CALLEE)
-    wire_register(one, "com.proc", {"invoke": "first"})
-    wire_register(two, "com.proc", {"invoke": "first"})
-    caller = hub.joined_wire()
+    one, two, caller = shared(hub, "first")
     caller.send(Call(1, PROGRESS, "com.proc", [1]))
     invocation = one.one(Invocation)
     one.send(Error(MessageType.INVOCATION, invocation.request, {}, ErrorURI.UNAVAILABLE))
@@ -830,10 +832,7 @@ def test_rerouting_between_timing_and_forwarding_callees() -> None:
 
 def test_rerouting_keeps_the_running_timer() -> None:
     hub = make_hub()
-    one, two = hub.joined_wire(roles=CALLEE), hub.joined_wire(roles=CALLEE)
-    wire_register(one, "com.proc", {"invoke": "last"})
-    wire_register(two, "com.proc", {"invoke": "last"})
-    caller = hub.joined_wire()
+    one, two, caller = shared(hub, "last")
     caller.send(Call(1, {"timeout": 1000}, "com.proc"))
     invocation = two.one(Invocation)
     tick(hub, 0.6)
@@ -1033,10 +1032,7 @@ def test_rerouting_to_a_callee_that_cannot_decode() -> None:
 
 def test_unavailable_after_progressive_results_is_not_rerouted() -> None:
     hub = make_hub()
-    one, two = hub.joined_wire(roles=CALLEE), hub.joined_wire(roles=CALLEE)
-    wire_register(one, "com.proc", {"invoke": "first"})
-    wire_register(two, "com.proc", {"invoke": "first"})
-    caller = hub.joined_wire()
+    one, two, caller = shared(hub, "first")
     caller.send(Call(1, {"receive_progress": True}, "com.proc"))
     invocation = one.one(Invocation)
     one.send(Yield(invocation.request, PROGRESS, [1]))
@@ -1050,10 +1046,7 @@ def test_unavailable_after_progressive_results_is_not_rerouted() -> None:
 
 def test_unavailable_after_kill_is_not_rerouted() -> None:
     hub = make_hub()
-    one, two = hub.joined_wire(roles=CALLEE), hub.joined_wire(roles=CALLEE)
-    wire_register(one, "com.proc", {"invoke": "first"})
-    wire_register(two, "com.proc", {"invoke": "first"})
-    caller = hub.joined_wire()
+    one, two, caller = shared(hub, "first")
     caller.send(Call(1, {}, "com.proc"))
     invocation = one.one(Invocation)
     caller.send(Cancel(1, {"mode": "kill"}))
@@ -1065,10 +1058,7 @@ def test_unavailable_after_kill_is_not_rerouted() -> None:
 
 def test_unavailable_after_the_caller_gave_up_is_dropped() -> None:
     hub = make_hub()
-    one, two = hub.joined_wire(roles=CALLEE), hub.joined_wire(roles=CALLEE)
-    wire_register(one, "com.proc", {"invoke": "first"})
-    wire_register(two, "com.proc", {"invoke": "first"})
-    caller = hub.joined_wire()
+    one, two, caller = shared(hub, "first")
     caller.send(Call(1, {}, "com.proc"))
     invocation = one.one(Invocation)
     caller.send(Cancel(1, {"mode": "skip"}))
