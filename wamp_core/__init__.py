@@ -33,6 +33,7 @@ from ._authmethods import (
 )
 from ._authz import (
     ACTIONS,
+    AUTHORIZER_FAILED,
     NO_PERMISSION,
     Action,
     AuthorizeFunction,
@@ -45,7 +46,7 @@ from ._authz import (
 )
 from ._broker import HISTORY_UNAVAILABLE, HistoryRule, format_timestamp, parse_timestamp
 from ._client import CLIENT_ROLES, ClientSession, ClientState
-from ._dynauth import ProcedureAuthenticator
+from ._dynauth import ProcedureAuthenticator, ProcedureAuthorizer
 from ._errors import LocalProtocolError, ProcedureError, ProtocolError, RemoteProtocolError
 from ._ids import MAX_ID, IdSource, SequentialIds, is_id, random_id
 from ._longpoll import (
@@ -181,6 +182,7 @@ from ._events import (
 
 __all__ = [
     "ACTIONS",
+    "AUTHORIZER_FAILED",
     "AUTOBAHN_SCRAM",
     "CHANNEL_BINDING",
     "CLIENT_ROLES",
@@ -261,6 +263,7 @@ __all__ = [
     "Principal",
     "PrincipalAuthenticator",
     "ProcedureAuthenticator",
+    "ProcedureAuthorizer",
     "ProcedureError",
     "ProcedureHandler",
     "ProtocolError",

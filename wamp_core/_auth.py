@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from ._uri import ErrorURI
 
@@ -35,6 +35,8 @@ __all__ = [
     "HelloInfo",
     "Pending",
 ]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +107,15 @@ class AuthChallenge:
 AuthOutcome = Accept | Deny | AuthChallenge
 
 
-class Pending:
-    """An outcome that comes later: the router keeps the session waiting (in
+class Pending(Generic[_T]):
+    """An answer that comes later: ``Pending[AuthOutcome]`` from an
+    authenticator, ``Pending[Decision]`` from an authorizer.
+
+    For authentication the router keeps the session waiting (in
     ``CHALLENGING``, where only ABORT from the client is allowed) until
-    ``resolve()`` is called, then goes on as if the outcome had been returned.
+    ``resolve()`` is called, then goes on as if the outcome had been returned;
+    for authorization it holds the request, and every later request of that
+    session, until the decision comes (see ``wamp_core._authz``).
 
     ``on_cancel`` runs when nobody waits any more (the client aborted, its
     transport went away, the router shut down); a later ``resolve()`` is then
@@ -120,8 +127,8 @@ class Pending:
 
     def __init__(self, on_cancel: Callable[[], None] | None = None) -> None:
         self._on_cancel = on_cancel
-        self._callback: Callable[[AuthOutcome], None] | None = None
-        self.outcome: AuthOutcome | None = None
+        self._callback: Callable[[_T], None] | None = None
+        self.outcome: _T | None = None
         """The outcome, once resolved."""
         self.cancelled = False
         """Set once nobody waits for the outcome."""
@@ -131,7 +138,7 @@ class Pending:
         """Resolved or cancelled: a ``resolve()`` now is ignored."""
         return self.outcome is not None or self.cancelled
 
-    def resolve(self, outcome: AuthOutcome) -> bool:
+    def resolve(self, outcome: _T) -> bool:
         """Deliver the outcome; False when it is ignored (already done)."""
         if self.done:
             return False
@@ -148,8 +155,8 @@ class Pending:
         if self._on_cancel is not None:
             self._on_cancel()
 
-    def _bind(self, callback: Callable[[AuthOutcome], None]) -> None:
-        """Called by the router: ``callback`` gets the outcome (at once if known)."""
+    def _bind(self, callback: Callable[[_T], None]) -> None:
+        """Called by the one who waits: ``callback`` gets the outcome (at once if known)."""
         self._callback = callback
         if self.outcome is not None:
             callback(self.outcome)
@@ -158,12 +165,12 @@ class Pending:
 class Authenticator(Protocol):
     """Decides who may join. Implementations must not do I/O."""
 
-    def hello(self, info: HelloInfo) -> AuthOutcome | Pending:
+    def hello(self, info: HelloInfo) -> AuthOutcome | Pending[AuthOutcome]:
         """Answer a HELLO."""
 
     def authenticate(
         self, info: HelloInfo, challenge: AuthChallenge, signature: str, extra: dict[str, Any]
-    ) -> AuthOutcome | Pending:
+    ) -> AuthOutcome | Pending[AuthOutcome]:
         """Answer an AUTHENTICATE sent in reply to ``challenge``."""
 
 

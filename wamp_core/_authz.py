@@ -33,13 +33,21 @@ Two authorizers come with the core: ``RoleBasedAuthorizer`` (static roles with
 permissions by URI, most specific rule wins) and ``DynamicAuthorizer`` (a Python
 callable, with a decision cache).
 
-Not here: a dynamic authorizer that is a WAMP *procedure* (Crossbar.io's
-``authorizer`` role setting). The dealer and the broker decide synchronously
-while a procedure answers later; the request would have to wait in the router
-until the authorizer's RESULT comes (with a timeout, and cleanup when either
-session leaves). That needs a "pending" outcome in the dealer and broker and is
-out of scope; an application can keep the policy in a ``DynamicAuthorizer``
-callable and update it from a WAMP session instead.
+A decision may also come later: ``authorize`` then returns a
+``Pending[Decision]`` and resolves it when it knows (``ProcedureAuthorizer``
+asks a WAMP procedure, as Crossbar.io's dynamic authorizers). Every handler asks
+before it changes anything, so the router holds the request -- and every later
+request of that session (CALL, CANCEL, PUBLISH, SUBSCRIBE, UNSUBSCRIBE,
+REGISTER, UNREGISTER), to keep them in order -- and runs it once the decision
+comes. YIELD and ERROR are not held: they answer other sessions' calls, the
+authorizer's own included. GOODBYE, ABORT or a lost transport drop what is
+held and cancel the ``Pending``. At most ``Router.max_held_requests`` requests
+wait per session; one more ends the session (GOODBYE ``wamp.close.killed``).
+A testament whose decision is pending is published when it comes.
+
+The router's own internal session (``Router.call_procedure``, used by
+``ProcedureAuthenticator`` and ``ProcedureAuthorizer``) is not subject to the
+authorizer: the router trusts itself.
 """
 
 from __future__ import annotations
@@ -48,12 +56,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, get_args
 
+from ._auth import Pending
 from ._errors import LocalProtocolError
 from ._router import RouterObserver, RouterSession
 from ._uri import MATCH_POLICIES, ErrorURI, MatchPolicy, PatternMap, is_valid_uri
 
 __all__ = [
     "ACTIONS",
+    "AUTHORIZER_FAILED",
     "NO_PERMISSION",
     "Action",
     "AuthorizeFunction",
@@ -90,7 +100,9 @@ class Decision:
 
 
 _DENY = Decision(False)
-_FAILED = Decision(False, cache=False, reason=ErrorURI.AUTHORIZATION_FAILED)
+AUTHORIZER_FAILED = Decision(False, cache=False, reason=ErrorURI.AUTHORIZATION_FAILED)
+"""The decision when the authorizer itself failed (raised, answered nonsense,
+or did not answer in time): ``wamp.error.authorization_failed``, not cached."""
 
 
 class Authorizer(Protocol):
@@ -101,12 +113,14 @@ class Authorizer(Protocol):
     are the request's options (not to be changed). The URI and the match
     policy were checked before. Returning None means "no opinion": the request
     is treated as if the router had no authorizer (allowed; identity disclosed
-    on request) -- e.g. for realms an embedder leaves open.
+    on request) -- e.g. for realms an embedder leaves open. A ``Pending`` says
+    the decision comes later (the router holds the request meanwhile, see the
+    module docstring).
     """
 
     def authorize(
         self, session: RouterSession, uri: str, action: Action, options: dict[str, Any]
-    ) -> Decision | None:
+    ) -> Decision | Pending[Decision] | None:
         """Decide whether ``session`` may do ``action`` on ``uri``."""
 
 
@@ -338,9 +352,13 @@ class RoleBasedAuthorizer:
 
 # -- dynamic authorization -------------------------------------------------------------
 
-AuthorizeFunction = Callable[[RouterSession, str, Action, dict[str, Any]], "bool | Decision"]
-"""``(session, uri, action, options) -> bool | Decision``: a dynamic authorizer.
-``True`` stands for ``Decision(True)`` (no disclosure), ``False`` for a refusal."""
+AuthorizeFunction = Callable[
+    [RouterSession, str, Action, dict[str, Any]], "bool | Decision | Pending[Decision]"
+]
+"""``(session, uri, action, options) -> bool | Decision | Pending[Decision]``: a
+dynamic authorizer. ``True`` stands for ``Decision(True)`` (no disclosure),
+``False`` for a refusal; a ``Pending`` for a decision that comes later
+(``ProcedureAuthorizer``)."""
 
 
 class DynamicAuthorizer(RouterObserver):
@@ -356,8 +374,12 @@ class DynamicAuthorizer(RouterObserver):
     be returned with ``cache=False``. ``clear()`` drops every decision (after
     a policy change).
 
-    A function that raises, or returns something other than a bool or a
-    ``Decision``, fails the request with ``wamp.error.authorization_failed``
+    A ``Pending`` answer is passed on to the router, and its decision cached
+    when it comes (unless ``cache=False``), for a function such as
+    ``ProcedureAuthorizer`` that asks somebody else.
+
+    A function that raises, or returns something other than a bool, a
+    ``Decision`` or a ``Pending``, fails the request with ``wamp.error.authorization_failed``
     (BP/uri_reference.md: "a custom authorizer did run into an error");
     ``failures`` counts these and ``last_error`` keeps the last exception.
     """
@@ -395,7 +417,7 @@ class DynamicAuthorizer(RouterObserver):
 
     def authorize(
         self, session: RouterSession, uri: str, action: Action, options: dict[str, Any]
-    ) -> Decision:
+    ) -> Decision | Pending[Decision]:
         """The cached decision, else ``function``'s (cached unless ``cache=False``)."""
         match = options.get("match", "exact") if action in _PATTERN_ACTIONS else "exact"
         if self.per == "session":
@@ -413,26 +435,47 @@ class DynamicAuthorizer(RouterObserver):
             return found
         self.misses += 1
         decision = self._ask(session, uri, action, options)
-        if decision.cache and self.cache_size:
-            self._store(key, session.session_id, decision)
+        if isinstance(decision, Pending):
+            if decision.outcome is None:
+                return self._later(key, session.session_id, decision)
+            decision = decision.outcome
+        self._keep(key, session.session_id, decision)
         return decision
+
+    def _later(
+        self, key: tuple[Any, ...], session_id: int, inner: Pending[Decision]
+    ) -> Pending[Decision]:
+        # The router waits on ``outer``; when it stops waiting (the session
+        # left), ``inner`` is cancelled and nothing is cached for the session.
+        outer: Pending[Decision] = Pending(inner.cancel)
+
+        def decided(decision: Decision) -> None:
+            self._keep(key, session_id, decision)
+            outer.resolve(decision)
+
+        inner._bind(decided)
+        return outer
+
+    def _keep(self, key: tuple[Any, ...], session_id: int, decision: Decision) -> None:
+        if decision.cache and self.cache_size:
+            self._store(key, session_id, decision)
 
     def _ask(
         self, session: RouterSession, uri: str, action: Action, options: dict[str, Any]
-    ) -> Decision:
+    ) -> Decision | Pending[Decision]:
         try:
             answer = self.function(session, uri, action, dict(options))
         except Exception as exc:
             self.failures += 1
             self.last_error = exc
-            return _FAILED
+            return AUTHORIZER_FAILED
         if type(answer) is bool:
             return Decision(answer)
-        if isinstance(answer, Decision):
+        if isinstance(answer, Decision | Pending):
             return answer
         self.failures += 1
         self.last_error = TypeError(f"the authorizer returned {type(answer).__name__}")
-        return _FAILED
+        return AUTHORIZER_FAILED
 
     def _store(self, key: tuple[Any, ...], session_id: int, decision: Decision) -> None:
         cache = self._cache

@@ -22,6 +22,7 @@ retention, matches no history rule and carries no black- or whitelist.
 
 from __future__ import annotations
 
+import copy
 import operator
 import re
 from collections import deque
@@ -30,7 +31,14 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._dealer import authorize, check_ppt_announced, ppt_options, ppt_problem, refusal
+from ._dealer import (
+    AuthorizationDeferred,
+    authorize,
+    check_ppt_announced,
+    ppt_options,
+    ppt_problem,
+    refusal,
+)
 from ._errors import LocalProtocolError, ProcedureError
 from ._ids import is_id
 from ._messages import (
@@ -55,6 +63,7 @@ from ._uri import (
 )
 
 if TYPE_CHECKING:
+    from ._authz import Decision
     from ._router import Router, RouterSession
 
 __all__ = [
@@ -644,7 +653,21 @@ class Broker:
         options = options or {}
         disclose = None
         if publisher is not None:
-            decision = authorize(self._router, publisher, topic, "publish", options)
+            try:
+                decision = authorize(self._router, publisher, topic, "publish", options)
+            except AuthorizationDeferred as wait:
+                # Published when the decision comes, as the session was.
+                former = copy.copy(publisher)
+                key = wait.key
+
+                def decided(decision: Decision) -> None:
+                    former._decided = {key: decision}
+                    self.publish_from_router(
+                        topic, args, kwargs, options=options, publisher=former, skip=skip
+                    )
+
+                wait.pending._bind(decided)
+                return
             if refusal(decision, "publish", topic, options.get("disclose_me") is True):
                 return
             disclose = None if decision is None else decision.disclose

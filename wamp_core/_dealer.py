@@ -15,6 +15,7 @@ import random
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ._auth import Pending
 from ._errors import LocalProtocolError, ProcedureError
 from ._messages import (
     Call,
@@ -41,6 +42,7 @@ __all__ = [
     "INVOKE_POLICIES",
     "PPT_FEATURE",
     "PPT_OPTIONS",
+    "AuthorizationDeferred",
     "Dealer",
     "PendingCall",
     "Registration",
@@ -124,16 +126,48 @@ def _ppt_violation(router: Router, session: RouterSession, what: str, why: str) 
     router.fail(session, f"{what} with payload passthru options, but {why}")
 
 
+class AuthorizationDeferred(Exception):
+    """Raised by ``authorize`` while the authorizer's decision is ``Pending``.
+
+    The request has changed nothing yet (every handler asks before it acts):
+    the router holds it, with the session's later requests, and runs it again
+    once the decision is known, which ``authorize`` then answers from
+    ``RouterSession._decided`` (see ``Router._defer``).
+    """
+
+    def __init__(self, key: tuple[str, str, str], pending: Pending[Decision]) -> None:
+        super().__init__(key)
+        self.key = key
+        self.pending = pending
+
+
 def authorize(
     router: Router, session: RouterSession, uri: str, action: Action, options: dict[str, Any]
 ) -> Decision | None:
     """The router's authorizer's decision on ``session`` doing ``action`` on
     ``uri`` (see wamp_core._authz); None when the router has no authorizer
-    (everything is allowed, identity is disclosed on request)."""
+    (everything is allowed, identity is disclosed on request) and for the
+    router's own internal sessions, which it trusts. Raises
+    ``AuthorizationDeferred`` while the decision is pending."""
     authorizer = router.authorizer
-    if authorizer is None:
+    if authorizer is None or session._sink is not None:
         return None
-    return authorizer.authorize(session, uri, action, options)
+    match = options.get("match", "exact") if action in ("register", "subscribe") else "exact"
+    key = (uri, action, match)
+    decided = session._decided
+    if key in decided:
+        return decided[key]
+    decision = authorizer.authorize(session, uri, action, options)
+    if isinstance(decision, Pending):
+        if decision.outcome is not None:  # resolved at once
+            return decision.outcome
+        if decision.cancelled:
+            # _authz imports _router, which imports this module.
+            from ._authz import AUTHORIZER_FAILED  # noqa: PLC0415
+
+            return AUTHORIZER_FAILED
+        raise AuthorizationDeferred(key, decision)
+    return decision
 
 
 def refusal(

@@ -1,5 +1,8 @@
-"""Dynamic authentication through a WAMP procedure (as Crossbar's dynamic
-authenticators), sans-IO.
+"""Dynamic authentication and authorization through WAMP procedures (as
+Crossbar.io's dynamic authenticators and authorizers), sans-IO.
+
+Authentication
+--------------
 
 A trusted session registers a procedure (say ``com.example.authenticate``) in
 some realm. On each HELLO, ``ProcedureAuthenticator`` has the router call it
@@ -21,8 +24,29 @@ the adapter reported. With ``ticket=True`` the router first sends CHALLENGE
 ``ticket`` and calls the procedure with the ticket in ``details["ticket"]``
 (the default authmethod is then ``ticket``).
 
-The internal session calls as authid ``router``, authrole ``trusted``; with an
-authorizer, that role must be allowed to call the procedure.
+Authorization
+-------------
+
+``ProcedureAuthorizer`` is an ``AuthorizeFunction`` (wrap it in a
+``DynamicAuthorizer``, which caches its decisions) that calls a procedure with
+``[session, uri, action, options]``: ``session`` is a dict with the session's
+``session`` ID, ``realm``, ``authid``, ``authrole``, ``authmethod``,
+``authprovider`` and ``authextra``; ``action`` is ``call``, ``register``,
+``publish`` or ``subscribe``; ``options`` those of the request. The answer:
+
+* ``true`` / ``false`` -- allowed / refused (``wamp.error.not_authorized``), not
+  cached, no identity disclosed;
+* a dict ``{"allow": bool, "disclose"?: bool, "cache"?: bool}`` (Crossbar.io's
+  form; ``disclose`` and ``cache`` default to false);
+* an ERROR, anything else, or no answer within ``timeout`` seconds fails the
+  request with ``wamp.error.authorization_failed`` (not cached).
+
+The procedure is called in the acting session's realm unless ``realm`` names
+another. The session that provides it must be able to register it without
+it: give that session a role the procedure does not decide for.
+
+The router calls from an internal session (authid ``router``, authrole
+``trusted``), which no authorizer is asked about.
 """
 
 from __future__ import annotations
@@ -31,13 +55,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._auth import Accept, AuthChallenge, AuthOutcome, Deny, HelloInfo, Pending
+from ._authz import AUTHORIZER_FAILED, Action, Decision
 from ._messages import Error, Result
 from ._uri import ErrorURI
 
 if TYPE_CHECKING:
-    from ._router import Router, Timer
+    from ._router import Router, RouterSession, Timer
 
-__all__ = ["ProcedureAuthenticator"]
+__all__ = ["ProcedureAuthenticator", "ProcedureAuthorizer"]
 
 _FAILED = "authentication failed"
 
@@ -61,7 +86,7 @@ class ProcedureAuthenticator:
         self.timeout = timeout
         self.ticket = ticket
 
-    def hello(self, info: HelloInfo) -> AuthOutcome | Pending:
+    def hello(self, info: HelloInfo) -> AuthOutcome | Pending[AuthOutcome]:
         """Call the procedure (after a ticket CHALLENGE in ``ticket`` mode)."""
         if not self.ticket:
             return self._ask(info, {}, "dynamic")
@@ -71,11 +96,11 @@ class ProcedureAuthenticator:
 
     def authenticate(
         self, info: HelloInfo, challenge: AuthChallenge, signature: str, extra: dict[str, Any]
-    ) -> AuthOutcome | Pending:
+    ) -> AuthOutcome | Pending[AuthOutcome]:
         """Call the procedure with the ticket."""
         return self._ask(info, {"ticket": signature}, "ticket")
 
-    def _ask(self, info: HelloInfo, more: dict[str, Any], authmethod: str) -> Pending:
+    def _ask(self, info: HelloInfo, more: dict[str, Any], authmethod: str) -> Pending[AuthOutcome]:
         details: dict[str, Any] = {
             "authmethods": info.authmethods,
             "session": info.session_id,
@@ -103,7 +128,7 @@ class ProcedureAuthenticator:
             cancel_call()
             pending.resolve(Deny(ErrorURI.AUTHENTICATION_FAILED, _FAILED))
 
-        pending = Pending(on_cancel)
+        pending: Pending[AuthOutcome] = Pending(on_cancel)
         cancel_call: Callable[[], None] = router.call_procedure(
             self.realm, self.procedure, on_reply, args=[info.realm, info.authid, details]
         )
@@ -133,3 +158,78 @@ class ProcedureAuthenticator:
         ):
             return deny
         return Accept(authid, role, method, provider, extra)
+
+
+class ProcedureAuthorizer:
+    """An ``AuthorizeFunction`` that asks ``procedure`` (see the module's
+    documentation); use it as ``DynamicAuthorizer(ProcedureAuthorizer(router, uri))``."""
+
+    def __init__(
+        self,
+        router: Router,
+        procedure: str,
+        *,
+        realm: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.router = router
+        self.procedure = procedure
+        self.realm = realm
+        self.timeout = timeout
+
+    def __call__(
+        self, session: RouterSession, uri: str, action: Action, options: dict[str, Any]
+    ) -> Pending[Decision]:
+        """Call the procedure; the decision comes with its answer."""
+        router = self.router
+        realm = self.realm or session.realm_name
+        assert realm is not None  # only established sessions are authorized
+        details = {
+            "session": session.session_id,
+            "realm": session.realm_name,
+            "authid": session.authid,
+            "authrole": session.authrole,
+            "authmethod": session.authmethod,
+            "authprovider": session.authprovider,
+            "authextra": session.authextra,
+        }
+        timer: Timer | None = None
+
+        def on_reply(reply: Result | Error) -> None:
+            if timer is not None:
+                timer.cancel()
+            pending.resolve(_decision(reply))
+
+        def on_cancel() -> None:
+            # Only a pending that was not resolved at once can be cancelled.
+            assert timer is not None
+            timer.cancel()
+            cancel_call()
+
+        def on_timeout() -> None:
+            cancel_call()
+            pending.resolve(AUTHORIZER_FAILED)
+
+        pending: Pending[Decision] = Pending(on_cancel)
+        cancel_call: Callable[[], None] = router.call_procedure(
+            realm, self.procedure, on_reply, args=[details, uri, action, options]
+        )
+        if not pending.done:
+            timer = router.call_at(router.now + self.timeout, on_timeout)
+        return pending
+
+
+def _decision(reply: Result | Error) -> Decision:
+    if isinstance(reply, Error) or not reply.args:
+        return AUTHORIZER_FAILED
+    answer = reply.args[0]
+    if type(answer) is bool:
+        return Decision(answer, cache=False)
+    if not isinstance(answer, dict):
+        return AUTHORIZER_FAILED
+    allow, disclose, cache = (
+        answer.get("allow"), answer.get("disclose", False), answer.get("cache", False)
+    )  # fmt: skip
+    if type(allow) is not bool or type(disclose) is not bool or type(cache) is not bool:
+        return AUTHORIZER_FAILED
+    return Decision(allow, disclose, cache)

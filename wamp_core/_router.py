@@ -38,6 +38,7 @@ import enum
 import heapq
 import itertools
 import random
+from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -52,7 +53,7 @@ from ._auth import (
     Pending,
 )
 from ._broker import Broker, HistoryRule, Subscription, _check_rule, get_events
-from ._dealer import Dealer, PendingCall, Registration
+from ._dealer import AuthorizationDeferred, Dealer, PendingCall, Registration
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._ids import MAX_ID, IdSource, SequentialIds, random_id
 from ._messages import (
@@ -79,7 +80,7 @@ from ._serializers import SerializationError, Serializer, get_serializer
 from ._uri import CloseReason, ErrorURI, MatchPolicy, is_valid_uri
 
 if TYPE_CHECKING:
-    from ._authz import Authorizer
+    from ._authz import Authorizer, Decision
     from ._meta import MetaApi
 
 __all__ = [
@@ -177,6 +178,10 @@ TRANSITIONS: dict[tuple[SessionState, MessageType], str] = {
 _SEQUENTIAL = frozenset(
     {_T.SUBSCRIBE, _T.UNSUBSCRIBE, _T.PUBLISH, _T.REGISTER, _T.UNREGISTER, _T.CALL}
 )
+# Held behind a request whose authorization is pending, to keep the session's
+# requests in order. YIELD and ERROR are not (they answer other sessions' calls,
+# perhaps the authorizer's own), nor GOODBYE and ABORT (which drop what is held).
+_HELD = _SEQUENTIAL | {_T.CANCEL}
 
 
 ProcedureHandler = Callable[
@@ -283,7 +288,10 @@ class RouterSession:
     __slots__ = (
         "__weakref__",
         "_auth",
+        "_decided",
+        "_held",
         "_sink",
+        "_waiting",
         "authextra",
         "authid",
         "authmethod",
@@ -308,7 +316,7 @@ class RouterSession:
         self.serializer = serializer
         self.transport = transport
         self.state = SessionState.CLOSED
-        self._auth: tuple[HelloInfo, AuthChallenge | Pending] | None = None
+        self._auth: tuple[HelloInfo, AuthChallenge | Pending[AuthOutcome]] | None = None
         # Set for the router's internal sessions: takes what would be sent.
         self._sink: Callable[[Message], None] | None = None
         self._reset()
@@ -329,6 +337,12 @@ class RouterSession:
         self.registrations: set[int] = set()
         self.calls: dict[int, PendingCall] = {}
         self.invocations: dict[int, PendingCall] = {}
+        # Requests held while an authorization is pending (the first is the one
+        # that waits; its request ID was checked), the Pending it waits for,
+        # and the decisions already known for the request run again.
+        self._held: deque[tuple[Message, bool]] | None = None
+        self._waiting: Pending[Decision] | None = None
+        self._decided: dict[tuple[str, str, str], Decision | None] = {}
 
     def __repr__(self) -> str:
         return f"<RouterSession {self.state.name} id={self.session_id} realm={self.realm_name!r}>"
@@ -369,7 +383,8 @@ class Router:
     unknown realm creates it, otherwise it is refused with ABORT
     ``wamp.error.no_such_realm``. ``authenticator`` decides who may join
     (default: anonymous sessions); ``authorizer`` decides what each session may
-    do (``RoleBasedAuthorizer``, ``DynamicAuthorizer``; None: everything).
+    do (``RoleBasedAuthorizer``, ``DynamicAuthorizer``, ``ProcedureAuthorizer``;
+    None: everything).
     ``id_source`` draws global IDs (sessions,
     publications) and router IDs; ``rng`` serves the ``random`` invocation
     policy. ``strict_request_ids`` enforces BP/building_blocks.md's sequential
@@ -407,6 +422,9 @@ class Router:
         self._new_id = id_source
         self._rng = rng or random.Random()
         self.strict_request_ids = strict_request_ids
+        self.max_held_requests = 1000
+        """A session whose requests wait behind a pending authorization may have
+        this many more waiting; one more ends it (GOODBYE ``wamp.close.killed``)."""
         self.agent = agent
         if roles is None:
             roles = ROUTER_ROLES if meta_api else _without_meta_features(ROUTER_ROLES)
@@ -638,6 +656,19 @@ class Router:
         handler = TRANSITIONS.get((session.state, message.type))
         if handler is None:
             self.fail(session, f"{message.type.name} is not allowed in state {session.state.name}")
+        held = session._held
+        if held is not None and message.type in _HELD:
+            if len(held) > self.max_held_requests:  # the first is the one that waits
+                self.close_session(
+                    session, CloseReason.KILLED, "too many requests waiting for authorization"
+                )
+                return
+            held.append((message, False))
+            return
+        self._check_request(session, message)
+        self._handle(session, handler, message)
+
+    def _check_request(self, session: RouterSession, message: Message) -> None:
         # Only requests that are processed are checked: in SHUTTING_DOWN a request
         # that crossed our GOODBYE is ignored (BP/sessions.md), whatever its ID.
         # A CALL that continues one of the session's calls reuses that call's ID
@@ -652,7 +683,57 @@ class Router:
             )
         ):
             self._check_request_id(session, message.request)  # type: ignore[attr-defined]
-        getattr(self, handler)(session, message)
+
+    def _handle(self, session: RouterSession, handler: str, message: Message) -> None:
+        try:
+            getattr(self, handler)(session, message)
+        except AuthorizationDeferred as wait:
+            self._defer(session, message, wait)
+            return
+        if session._decided:
+            session._decided.clear()
+
+    # -- authorization that comes later ------------------------------------------------
+
+    def _defer(self, session: RouterSession, message: Message, wait: AuthorizationDeferred) -> None:
+        """Hold ``message`` (at the head of the session's held requests) until
+        the authorizer's pending decision comes (wamp_core._authz)."""
+        held = session._held
+        if held is None:
+            held = session._held = deque()
+        held.appendleft((message, True))
+        pending = wait.pending
+        session._waiting = pending
+        pending._bind(lambda decision: self._authorized(session, wait.key, pending, decision))
+
+    def _authorized(
+        self,
+        session: RouterSession,
+        key: tuple[str, str, str],
+        pending: Pending[Decision],
+        decision: Decision,
+    ) -> None:
+        # The router cancels the Pending when the session leaves, so a decision
+        # always finds the session waiting for this one.
+        assert session._waiting is pending
+        held = session._held
+        assert held is not None
+        session._waiting = None
+        session._decided[key] = decision
+        try:
+            # Run the held requests in order until one waits again, or the
+            # session ends (it failed, or a request ended it).
+            while held and session._held is held and session._waiting is None:
+                message, checked = held.popleft()
+                if not checked:
+                    self._check_request(session, message)
+                self._handle(
+                    session, TRANSITIONS[(SessionState.ESTABLISHED, message.type)], message
+                )
+        except RemoteProtocolError:
+            return  # the session failed: ABORT and close are queued, its state is gone
+        if session._held is held and not held:
+            session._held = None
 
     def _check_request_id(self, session: RouterSession, request: int) -> None:
         expected = 1 if session.last_request >= MAX_ID else session.last_request + 1
@@ -676,6 +757,8 @@ class Router:
         auth, session._auth = session._auth, None
         if auth is not None and isinstance(auth[1], Pending):
             auth[1].cancel()  # nobody waits for the outcome any more
+        if session._waiting is not None:
+            session._waiting.cancel()  # nor for an authorization
         if state is SessionState.ESTABLISHED:
             realm = self._realm(session)
             realm.broker.remove_session(session)
@@ -725,7 +808,7 @@ class Router:
         self._outcome(session, info, outcome)
 
     def _outcome(
-        self, session: RouterSession, info: HelloInfo, outcome: AuthOutcome | Pending
+        self, session: RouterSession, info: HelloInfo, outcome: AuthOutcome | Pending[AuthOutcome]
     ) -> None:
         if isinstance(outcome, Pending):
             session.state = SessionState.CHALLENGING
@@ -744,7 +827,11 @@ class Router:
             self._welcome(session, info, outcome)
 
     def _resolved(
-        self, session: RouterSession, info: HelloInfo, pending: Pending, outcome: AuthOutcome
+        self,
+        session: RouterSession,
+        info: HelloInfo,
+        pending: Pending[AuthOutcome],
+        outcome: AuthOutcome,
     ) -> None:
         # The router cancels the Pending whenever the session stops waiting for
         # it, so a resolution always finds the session waiting for this one.

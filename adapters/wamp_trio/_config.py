@@ -7,12 +7,13 @@ Sections that are absent take the embedded defaults (realm ``realm1``, one TCP
 listener on 127.0.0.1:8080 with WebSocket, long-poll and RawSocket, and
 RawSocket over ``./wampcore.sock``).
 
-A realm without ``anonymous``, ``principals`` and ``roles`` is *open*: anonymous
-sessions join it and may do everything (the embedded default). With any of
-them it is *secured*: ``build_router`` gives it a ``PrincipalAuthenticator``
-(ticket, WAMP-CRA, cryptosign, WAMP-SCRAM in both spellings, TLS client
-certificates) and a
-``RoleBasedAuthorizer``.
+A realm without ``anonymous``, ``principals``, ``authenticator`` and ``roles``
+is *open*: anonymous sessions join it and may do everything (the embedded
+default). With any of them it is *secured*: ``build_router`` gives it a
+``PrincipalAuthenticator`` (ticket, WAMP-CRA, cryptosign, WAMP-SCRAM in both
+spellings, TLS client certificates), a ``ProcedureAuthenticator`` when it names
+an authenticator procedure, a ``RoleBasedAuthorizer``, and a
+``ProcedureAuthorizer`` for each role that names an authorizer procedure.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "LOG_LEVELS",
     "MAX_MESSAGE_SIZE",
     "SCRAM_METHODS",
+    "AuthenticatorConfig",
     "ClientCertPolicy",
     "ConfigError",
     "Limits",
@@ -83,10 +85,23 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class RoleConfig:
-    """A role of a secured realm (``[[realms.roles]]``) and its permissions."""
+    """A role of a secured realm (``[[realms.roles]]``): its permissions, or the
+    procedure that decides for it (``authorizer``)."""
 
     name: str
     permissions: tuple[wamp_core.Permission, ...] = ()
+    authorizer: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthenticatorConfig:
+    """A realm's dynamic authenticator (``[realms.authenticator]``): the
+    procedure that admits the sessions no static principal is for."""
+
+    procedure: str
+    realm: str | None = None
+    ticket: bool = False
+    timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -95,14 +110,16 @@ class RealmConfig:
 
     ``roles`` None: an open realm (anonymous sessions, everything allowed).
     Otherwise the realm is secured: ``principals`` (with their authid set) may
-    authenticate, anonymous sessions join as role ``anonymous`` when it is set,
-    and each session may do what its role permits.
+    authenticate, ``authenticator`` decides for every other authid, anonymous
+    sessions join as role ``anonymous`` when it is set, and each session may do
+    what its role permits.
     """
 
     name: str
     anonymous: str | None = None
     principals: tuple[wamp_core.Principal, ...] = ()
     roles: tuple[RoleConfig, ...] | None = None
+    authenticator: AuthenticatorConfig | None = None
 
     @property
     def secured(self) -> bool:
@@ -228,6 +245,12 @@ class RouterConfig:
             if realm.name in names:
                 raise ConfigError(f"realms[{index}].name", f"duplicate realm {realm.name!r}")
             names.add(realm.name)
+        for index, realm in enumerate(self.realms):
+            target = None if realm.authenticator is None else realm.authenticator.realm
+            if target is not None and target not in names and not self.auto_create_realms:
+                raise ConfigError(
+                    f"realms[{index}].authenticator.realm", f"no realm {target!r} is configured"
+                )
         if not self.realms and not self.auto_create_realms:
             raise ConfigError(
                 "realms", "no realm is configured and router.auto_create_realms is false"
@@ -251,35 +274,64 @@ def build_router(config: RouterConfig) -> wamp_core.Router:
 
     Without a secured realm, the router admits anonymous sessions everywhere and
     has no authorizer (as the embedded default). Otherwise secured realms get a
-    ``PrincipalAuthenticator`` and a ``RoleBasedAuthorizer``, while open and
-    auto-created realms keep admitting anonymous sessions with every permission.
+    ``PrincipalAuthenticator`` (and a ``ProcedureAuthenticator`` for the
+    authids no principal is for, when the realm names one) and a
+    ``RoleBasedAuthorizer`` (a ``ProcedureAuthorizer`` for roles that name
+    one), while open and auto-created realms keep admitting anonymous sessions
+    with every permission.
     """
-    secured = [realm for realm in config.realms if realm.secured]
-    authenticator: wamp_core.Authenticator | None = None
-    authorizer: wamp_core.Authorizer | None = None
-    if secured:
-        names = frozenset(realm.name for realm in secured)
-        authenticator = _RealmAuthenticator(_principal_authenticator(secured), names)
-        authorizer = _RealmAuthorizer(
-            wamp_core.RoleBasedAuthorizer(
-                {
-                    realm.name: {
-                        role.name: wamp_core.Role(role.name, role.permissions)
-                        for role in realm.roles or ()
-                    }
-                    for realm in secured
-                }
-            ),
-            names,
-        )
-    return wamp_core.Router(
+    router = wamp_core.Router(
         config.realm_names,
         auto_create_realms=config.auto_create_realms,
         strict_request_ids=config.strict_request_ids,
         meta_api=config.meta_api,
         event_history=config.event_history,
-        authenticator=authenticator,
-        authorizer=authorizer,
+    )
+    secured = [realm for realm in config.realms if realm.secured]
+    if not secured:
+        return router
+    static = _principal_authenticator(secured)
+    authenticators: dict[str, wamp_core.Authenticator] = {}
+    dynamic: dict[tuple[str, str], wamp_core.DynamicAuthorizer] = {}
+    for realm in secured:
+        authenticators[realm.name] = static
+        if realm.authenticator is not None:
+            authenticators[realm.name] = _WithProcedure(
+                static, realm, _procedure_authenticator(router, realm.name, realm.authenticator)
+            )
+        for role in realm.roles or ():
+            if role.authorizer is not None:
+                authorizer = wamp_core.DynamicAuthorizer(
+                    wamp_core.ProcedureAuthorizer(router, role.authorizer)
+                )
+                dynamic[realm.name, role.name] = authorizer
+                router.observers.append(authorizer)  # its cache forgets who left
+    router.authenticator = _RealmAuthenticator(authenticators)
+    router.authorizer = _RealmAuthorizer(
+        wamp_core.RoleBasedAuthorizer(
+            {
+                realm.name: {
+                    role.name: wamp_core.Role(role.name, role.permissions)
+                    for role in realm.roles or ()
+                }
+                for realm in secured
+            }
+        ),
+        frozenset(authenticators),
+        dynamic,
+    )
+    return router
+
+
+def _procedure_authenticator(
+    router: wamp_core.Router, realm: str, config: AuthenticatorConfig
+) -> wamp_core.ProcedureAuthenticator:
+    return wamp_core.ProcedureAuthenticator(
+        router,
+        config.realm or realm,
+        config.procedure,
+        timeout=config.timeout,
+        ticket=config.ticket,
     )
 
 
@@ -315,18 +367,57 @@ def _principal_authenticator(realms: list[RealmConfig]) -> wamp_core.PrincipalAu
     )
 
 
-class _RealmAuthenticator:
-    """The secured realms' authenticator; anonymous sessions for every other realm."""
+class _WithProcedure:
+    """A realm's principals, then its authenticator procedure for every other
+    authid (in ``ticket`` mode: for every HELLO that offers a ticket)."""
 
-    def __init__(self, secured: wamp_core.Authenticator, names: frozenset[str]) -> None:
-        self.secured = secured
-        self.names = names
+    def __init__(
+        self,
+        static: wamp_core.Authenticator,
+        realm: RealmConfig,
+        dynamic: wamp_core.ProcedureAuthenticator,
+    ) -> None:
+        self.static = static
+        self.authids = frozenset(str(p.authid) for p in realm.principals)
+        self.dynamic = dynamic
+
+    def _for(self, info: wamp_core.HelloInfo) -> wamp_core.Authenticator:
+        if info.authid in self.authids:
+            return self.static
+        if self.dynamic.ticket and "ticket" not in info.authmethods:
+            return self.static  # anonymous, if the realm allows it
+        return self.dynamic
+
+    def hello(
+        self, info: wamp_core.HelloInfo
+    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
+        """Answer HELLO with the principal's methods or the procedure."""
+        return self._for(info).hello(info)
+
+    def authenticate(
+        self,
+        info: wamp_core.HelloInfo,
+        challenge: wamp_core.AuthChallenge,
+        signature: str,
+        extra: dict[str, Any],
+    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
+        """Verify AUTHENTICATE with whoever sent the CHALLENGE."""
+        return self._for(info).authenticate(info, challenge, signature, extra)
+
+
+class _RealmAuthenticator:
+    """Each secured realm's authenticator; anonymous sessions for every other realm."""
+
+    def __init__(self, realms: dict[str, wamp_core.Authenticator]) -> None:
+        self.realms = realms
         self.open = wamp_core.AnonymousAuthenticator()
 
     def _for(self, info: wamp_core.HelloInfo) -> wamp_core.Authenticator:
-        return self.secured if info.realm in self.names else self.open
+        return self.realms.get(info.realm, self.open)
 
-    def hello(self, info: wamp_core.HelloInfo) -> wamp_core.AuthOutcome | wamp_core.Pending:
+    def hello(
+        self, info: wamp_core.HelloInfo
+    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
         """Answer HELLO with the realm's authenticator."""
         return self._for(info).hello(info)
 
@@ -336,18 +427,25 @@ class _RealmAuthenticator:
         challenge: wamp_core.AuthChallenge,
         signature: str,
         extra: dict[str, Any],
-    ) -> wamp_core.AuthOutcome | wamp_core.Pending:
+    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
         """Verify AUTHENTICATE with the realm's authenticator."""
         return self._for(info).authenticate(info, challenge, signature, extra)
 
 
 class _RealmAuthorizer:
-    """The secured realms' authorizer; no opinion (everything allowed, as with no
-    authorizer at all) in every other realm."""
+    """The secured realms' authorizer (a role's procedure, where it names one);
+    no opinion (everything allowed, as with no authorizer at all) in every
+    other realm."""
 
-    def __init__(self, secured: wamp_core.Authorizer, names: frozenset[str]) -> None:
+    def __init__(
+        self,
+        secured: wamp_core.Authorizer,
+        names: frozenset[str],
+        dynamic: dict[tuple[str, str], wamp_core.DynamicAuthorizer],
+    ) -> None:
         self.secured = secured
         self.names = names
+        self.dynamic = dynamic
 
     def authorize(
         self,
@@ -355,12 +453,16 @@ class _RealmAuthorizer:
         uri: str,
         action: wamp_core.Action,
         options: dict[str, Any],
-    ) -> wamp_core.Decision | None:
+    ) -> wamp_core.Decision | wamp_core.Pending[wamp_core.Decision] | None:
         """The secured realm's decision; no opinion (as if there were no
         authorizer) for an open realm."""
-        if session.realm_name in self.names:
-            return self.secured.authorize(session, uri, action, options)
-        return None
+        realm = session.realm_name
+        if realm not in self.names:
+            return None
+        dynamic = self.dynamic.get((realm, session.authrole))
+        if dynamic is not None:
+            return dynamic.authorize(session, uri, action, options)
+        return self.secured.authorize(session, uri, action, options)
 
 
 def _check_tcp(listener: TcpListener) -> None:
@@ -387,12 +489,13 @@ _ROUTER_KEYS = (
     "event_history",
 )
 _HISTORY_KEYS = ("uri", "match", "limit")
-_REALM_KEYS = ("name", "anonymous", "principals", "roles")
+_REALM_KEYS = ("name", "anonymous", "principals", "roles", "authenticator")
+_AUTHENTICATOR_KEYS = ("procedure", "realm", "ticket", "timeout")
 _PRINCIPAL_KEYS = ("authid", "role", "ticket", "wampcra", "cryptosign", "scram", "tls")
 _WAMPCRA_KEYS = ("secret", "salt", "iterations", "keylen")
 _SCRAM_KEYS = ("password", "kdf", "iterations", "memory", "salt", "stored-key", "server-key")
 _SCRAM_KDFS = ("argon2id13", "argon2id-13", "pbkdf2")
-_ROLE_KEYS = ("name", "permissions")
+_ROLE_KEYS = ("name", "permissions", "authorizer")
 _ACTION_KEYS = ("call", "register", "publish", "subscribe", "disclose_caller", "disclose_publisher")
 _PERMISSION_KEYS = ("uri", "match", *_ACTION_KEYS)
 _MATCH_POLICIES = ("exact", "prefix", "wildcard")
@@ -531,7 +634,7 @@ def _realm(item: object, where: str) -> RealmConfig:
     if "name" not in table:
         raise ConfigError(f"{where}.name", "is required")
     name = realm_name(table["name"], f"{where}.name")
-    if not any(key in table for key in ("anonymous", "principals", "roles")):
+    if not any(key in table for key in ("anonymous", "principals", "roles", "authenticator")):
         return RealmConfig(name)
     roles: list[RoleConfig] = []
     if "roles" in table:
@@ -566,7 +669,37 @@ def _realm(item: object, where: str) -> RealmConfig:
                     )
                 keys[key] = str(principal.authid)
             principals.append(principal)
-    return RealmConfig(name, anonymous, tuple(principals), tuple(roles))
+    authenticator = None
+    if "authenticator" in table:
+        authenticator = _authenticator(table["authenticator"], f"{where}.authenticator")
+        if anonymous is not None and not authenticator.ticket:
+            raise ConfigError(
+                f"{where}.anonymous",
+                "cannot be set with an authenticator that is not in ticket mode"
+                " (the authenticator decides for sessions without credentials)",
+            )
+    return RealmConfig(name, anonymous, tuple(principals), tuple(roles), authenticator)
+
+
+def _authenticator(item: object, where: str) -> AuthenticatorConfig:
+    table = _as_table(item, where)
+    _check_keys(table, _AUTHENTICATOR_KEYS, where)
+    procedure = _procedure(table, "procedure", where)
+    realm = realm_name(table["realm"], f"{where}.realm") if "realm" in table else None
+    return AuthenticatorConfig(
+        procedure,
+        realm,
+        _bool(table, "ticket", where, False),
+        _number(table, "timeout", where, 10.0),
+    )
+
+
+def _procedure(table: Mapping[str, Any], key: str, where: str) -> str:
+    """A required procedure URI (strict, not reserved)."""
+    uri = _name(table, key, where)
+    if not wamp_core.is_valid_uri(uri) or wamp_core.is_reserved_uri(uri):
+        raise ConfigError(_key(where, key), f"{uri!r} is not a valid procedure URI")
+    return uri
 
 
 def _name(table: Mapping[str, Any], key: str, where: str) -> str:
@@ -584,6 +717,12 @@ def _role(item: object, where: str) -> RoleConfig:
     _check_keys(table, _ROLE_KEYS, where)
     name = _name(table, "name", where)
     permissions: list[wamp_core.Permission] = []
+    if "authorizer" in table:
+        if "permissions" in table:
+            raise ConfigError(
+                f"{where}.authorizer", "a role has either permissions or an authorizer, not both"
+            )
+        return RoleConfig(name, authorizer=_procedure(table, "authorizer", where))
     if "permissions" in table:
         for i, entry in enumerate(_array(table, "permissions", f"{where}.permissions")):
             at = f"{where}.permissions[{i}]"

@@ -48,7 +48,7 @@ import wamp_core
 from wamp_core import CloseReason, MessageType, RouterSession, SessionState
 
 from ._config import MAX_MESSAGE_SIZE, ListenerConfig, TcpListener
-from ._listen import serve_tcp, serve_unix
+from ._listen import serve_tcp, serve_unix, tls_server_end_point
 from ._longpoll import LongPollServer
 from ._transport import MessageTransport, TransportClosed
 
@@ -512,6 +512,9 @@ async def serve_router(
                     rawsocket=listener.rawsocket,
                     max_message_size=max_message_size,
                     max_length_exponent=exponent,
+                    tls_server_end_point=(
+                        None if listener.tls is None else tls_server_end_point(listener.tls.cert)
+                    ),
                 )
                 bound = await nursery.start(tcp)
                 for sock_listener in bound:

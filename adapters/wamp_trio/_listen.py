@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn, Protocol
 
 import trio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from wamp_core import CHANNEL_BINDING, get_serializer, rawsocket_length_exponent
 
@@ -41,7 +43,7 @@ from ._websocket import (
     send_http_error,
 )
 
-__all__ = ["HttpEndpoint", "serve_tcp", "serve_unix"]
+__all__ = ["HttpEndpoint", "serve_tcp", "serve_unix", "tls_server_end_point"]
 
 logger = logging.getLogger("wamp_trio")
 
@@ -77,7 +79,22 @@ def _connection_info(stream: trio.abc.Stream) -> dict[str, Any]:
     return {"peer": stream_peer(stream), "tls": False}
 
 
-def _tls_info(stream: trio.SSLStream[Any]) -> dict[str, Any]:
+def tls_server_end_point(cert_file: str) -> bytes:
+    """RFC 5929 ``tls-server-end-point`` channel binding data for a server whose
+    certificate is the first one in ``cert_file`` (PEM): the certificate's hash
+    with its signature's hash algorithm, SHA-256 in place of MD5 and SHA-1 and
+    for signatures without one (Ed25519, Ed448)."""
+    with open(cert_file, "rb") as file:
+        certificate = x509.load_pem_x509_certificate(file.read())
+    algorithm = certificate.signature_hash_algorithm
+    if algorithm is None or isinstance(algorithm, hashes.MD5 | hashes.SHA1):
+        algorithm = hashes.SHA256()
+    digest = hashes.Hash(algorithm)
+    digest.update(certificate.public_bytes(serialization.Encoding.DER))
+    return digest.finalize()
+
+
+def _tls_info(stream: trio.SSLStream[Any], server_end_point: bytes | None) -> dict[str, Any]:
     cipher = stream.cipher()
     details: dict[str, Any] = {
         "tls": True,
@@ -103,6 +120,8 @@ def _tls_info(stream: trio.SSLStream[Any]) -> dict[str, Any]:
         unique = None
     if unique:
         bindings["tls-unique"] = unique
+    if server_end_point is not None:
+        bindings["tls-server-end-point"] = server_end_point
     if bindings:
         details[CHANNEL_BINDING] = bindings
     return details
@@ -132,8 +151,10 @@ class _Dispatcher:
         max_message_size: int,
         max_length_exponent: int,
         handshake_timeout: float,
+        server_end_point: bytes | None = None,
     ) -> None:
         self._handler = handler
+        self._server_end_point = server_end_point
         self._websocket_path = websocket_path
         self._longpoll = longpoll
         self._rawsocket = rawsocket
@@ -231,7 +252,7 @@ class _Dispatcher:
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 logger.info("TLS handshake with %s failed: %s", peer, exc.__cause__ or exc)
                 return None
-            info.update(_tls_info(stream))
+            info.update(_tls_info(stream, self._server_end_point))
         try:
             first = bytes(await stream.receive_some())
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -292,6 +313,7 @@ async def serve_tcp(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     max_length_exponent: int | None = None,
     handshake_timeout: float = 10.0,
+    tls_server_end_point: bytes | None = None,
     handler_nursery: trio.Nursery | None = None,
     task_status: trio.TaskStatus[list[trio.abc.Listener[Any]]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -310,6 +332,8 @@ async def serve_tcp(
     its limit is rounded down, and capped at 16 MiB). The
     ``longpoll`` server's own ``run()`` must be running (start it in the same
     nursery). Unknown paths get 404, non-HTTP garbage 400.
+    ``tls_server_end_point`` (see ``tls_server_end_point()``) is put in each
+    TLS connection's channel binding data, for WAMP-SCRAM.
     """
     dispatcher = _Dispatcher(
         handler,
@@ -324,6 +348,7 @@ async def serve_tcp(
             else max_length_exponent
         ),
         handshake_timeout=handshake_timeout,
+        server_end_point=tls_server_end_point,
     )
     tcp_listeners = await trio.open_tcp_listeners(port, host=host)
     listeners: list[trio.abc.Listener[Any]]

@@ -44,14 +44,14 @@ class PerRealm:
     def __init__(self, dynamic: ProcedureAuthenticator) -> None:
         self.dynamic = dynamic
 
-    def hello(self, info: HelloInfo) -> AuthOutcome | Pending:
+    def hello(self, info: HelloInfo) -> AuthOutcome | Pending[AuthOutcome]:
         if info.realm == "auth":
             return AnonymousAuthenticator("authenticator").hello(info)
         return self.dynamic.hello(info)
 
     def authenticate(
         self, info: HelloInfo, challenge: AuthChallenge, signature: str, extra: dict[str, Any]
-    ) -> AuthOutcome | Pending:
+    ) -> AuthOutcome | Pending[AuthOutcome]:
         return self.dynamic.authenticate(info, challenge, signature, extra)
 
 
@@ -268,7 +268,7 @@ def test_call_procedure_and_cancel() -> None:
 
 def test_pending() -> None:
     cancelled: list[bool] = []
-    pending = Pending(lambda: cancelled.append(True))
+    pending: Pending[AuthOutcome] = Pending(lambda: cancelled.append(True))
     assert not pending.done
     assert pending.resolve(Deny())
     assert pending.done
@@ -276,7 +276,7 @@ def test_pending() -> None:
     pending.cancel()
     assert cancelled == []
     assert pending.outcome == Deny()
-    other = Pending()
+    other: Pending[AuthOutcome] = Pending()
     other.cancel()
     assert other.cancelled
     assert other.done

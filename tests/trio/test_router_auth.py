@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import os
 import signal
 import ssl
@@ -344,13 +345,14 @@ def test_flags_keep_the_secured_realm(flag: str) -> None:
 
 async def test_tls_reports_the_client_certificate_and_channel_binding(tmp_path: Path) -> None:
     from wamp_trio._config import TlsConfig
-    from wamp_trio._listen import serve_tcp
+    from wamp_trio._listen import serve_tcp, tls_server_end_point
 
     from .test_listen import make_tls
 
     make_tls(tmp_path)
     cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
     server = TlsConfig(cert, key, ca=cert, client_cert="required").ssl_context()
+    end_point = tls_server_end_point(cert)
     client = ssl.create_default_context(cafile=cert)
     client.load_cert_chain(cert, key)
     infos: list[dict[str, Any]] = []
@@ -361,7 +363,14 @@ async def test_tls_reports_the_client_certificate_and_channel_binding(tmp_path: 
 
     async with trio.open_nursery() as nursery:
         (listener,) = await nursery.start(
-            functools.partial(serve_tcp, handler, "127.0.0.1", 0, ssl_context=server)
+            functools.partial(
+                serve_tcp,
+                handler,
+                "127.0.0.1",
+                0,
+                ssl_context=server,
+                tls_server_end_point=end_point,
+            )
         )
         port = listener.transport_listener.socket.getsockname()[1]
         with trio.fail_after(10):
@@ -382,6 +391,9 @@ async def test_tls_reports_the_client_certificate_and_channel_binding(tmp_path: 
     binding = info[wamp_core.CHANNEL_BINDING]["tls-unique"]
     assert isinstance(binding, bytes)
     assert len(binding) >= 12
+    # RFC 5929: the hash of the certificate the client saw (ECDSA with SHA-256 here).
+    der = ssl.PEM_cert_to_DER_cert(Path(cert).read_text())
+    assert info[wamp_core.CHANNEL_BINDING]["tls-server-end-point"] == hashlib.sha256(der).digest()
 
 
 async def test_tls_authmethod_admits_the_client_certificate_principal(tmp_path: Path) -> None:
@@ -505,3 +517,40 @@ async def test_example_dave_key_is_challenged_and_a_wrong_signature_refused() ->
     ]
     assert isinstance(aborted, wamp_core.SessionAborted)
     assert aborted.reason == FAILED
+
+
+@pytest.mark.parametrize(
+    ("kind", "digest"),
+    [("ecdsa-sha384", "sha384"), ("ed25519", "sha256")],
+)
+def test_tls_server_end_point_hash_follows_rfc_5929(tmp_path: Path, kind: str, digest: str) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from cryptography.x509.oid import NameOID
+
+    from wamp_trio._listen import tls_server_end_point
+
+    key: Any
+    if kind == "ed25519":
+        key, algorithm = ed25519.Ed25519PrivateKey.generate(), None
+    else:
+        key, algorithm = ec.generate_private_key(ec.SECP256R1()), hashes.SHA384()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "end point")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, algorithm)
+    )
+    path = tmp_path / "cert.pem"
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    assert tls_server_end_point(str(path)) == hashlib.new(digest, der).digest()
