@@ -158,6 +158,19 @@ def _build_parser() -> _Parser:
     register.add_argument("--count", type=int, metavar="N", help="exit after N calls")
     register.add_argument("--match", choices=("exact", "prefix", "wildcard"))
     register.set_defaults(run=_client_command, action=_register, interrupted_status=0)
+
+    # wamp_conformance builds on this package: imported when the parser is built.
+    from wamp_conformance._cli import add_arguments, run_command  # noqa: PLC0415
+
+    conformance = commands.add_parser(
+        "conformance",
+        help="check a WAMP router against the spec",
+        description="Run the conformance scenarios against the router at URL and print"
+        " pass / fail / skipped for each, with the spec section it checks. Exit status 0"
+        " only when nothing failed. See docs/conformance.md.",
+    )
+    add_arguments(conformance)
+    conformance.set_defaults(run=run_command)
     return parser
 
 

@@ -313,8 +313,16 @@ class LongPollServer:
         headers: list[tuple[str, str]] = list(response.headers)
         origin = _header(request, b"origin")
         if origin:
-            # Echo the origin: long-poll carries no cookies, any page may use it.
-            headers += [("access-control-allow-origin", origin), ("vary", "origin")]
+            # Echo the origin and allow credentials: Autobahn|JS sends every request
+            # with XMLHttpRequest.withCredentials, which browsers let through only
+            # when the answer allows both. The router authenticates no session by
+            # cookie; as with WebSocket (where browsers apply no CORS at all), any
+            # page may open a session.
+            headers += [
+                ("access-control-allow-origin", origin),
+                ("access-control-allow-credentials", "true"),
+                ("vary", "origin"),
+            ]
         else:
             headers.append(("access-control-allow-origin", "*"))
         if close:

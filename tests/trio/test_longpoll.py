@@ -528,6 +528,7 @@ async def test_cors_headers() -> None:
             status, headers, _ = await http.request("OPTIONS", "/lp/open", headers=origin)
             assert status == 204
             assert headers["access-control-allow-origin"] == "https://app.example"
+            assert headers["access-control-allow-credentials"] == "true"
             assert headers["vary"] == "origin"
             assert "POST" in headers["access-control-allow-methods"]
             assert headers["access-control-allow-headers"] == "content-type"
@@ -537,6 +538,7 @@ async def test_cors_headers() -> None:
             assert headers["access-control-allow-origin"] == "https://app.example"
             status, headers, _ = await http.request("POST", "/lp/open", body)
             assert headers["access-control-allow-origin"] == "*"
+            assert "access-control-allow-credentials" not in headers
             status, headers, _ = await http.request("POST", "/lp/nope/send", b"x")
             assert status == 404
             assert headers["access-control-allow-origin"] == "*"

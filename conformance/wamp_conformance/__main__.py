@@ -1,0 +1,7 @@
+"""``python -m wamp_conformance URL``: the same as ``wampcore conformance URL``."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

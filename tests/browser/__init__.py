@@ -1,0 +1,1 @@
+"""Autobahn|JS in headless Chromium against our router (opt-in: tox -e browser)."""
