@@ -52,7 +52,7 @@ The router calls from an internal session (authid ``router``, authrole
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._auth import Accept, AuthChallenge, AuthOutcome, Deny, HelloInfo, Pending
 from ._authz import AUTHORIZER_FAILED, Action, Decision
@@ -65,6 +65,47 @@ if TYPE_CHECKING:
 __all__ = ["ProcedureAuthenticator", "ProcedureAuthorizer"]
 
 _FAILED = "authentication failed"
+
+
+_T = TypeVar("_T")
+
+
+def _ask_procedure(
+    router: Router,
+    realm: str,
+    procedure: str,
+    args: list[Any],
+    *,
+    timeout: float,
+    decide: Callable[[Result | Error], _T],
+    failed: _T,
+) -> Pending[_T]:
+    """Call ``procedure`` in ``realm`` from the router with ``args``; the
+    ``Pending`` resolves to ``decide(reply)``, or to ``failed`` when no reply
+    came within ``timeout`` seconds (the call is then cancelled). Cancelling the
+    ``Pending`` cancels the call."""
+    timer: Timer | None = None
+
+    def on_reply(reply: Result | Error) -> None:
+        if timer is not None:
+            timer.cancel()
+        pending.resolve(decide(reply))
+
+    def on_cancel() -> None:
+        # Only a pending that was not resolved at once can be cancelled.
+        assert timer is not None
+        timer.cancel()
+        cancel_call()
+
+    def on_timeout() -> None:
+        cancel_call()
+        pending.resolve(failed)
+
+    pending: Pending[_T] = Pending(on_cancel)
+    cancel_call = router.call_procedure(realm, procedure, on_reply, args=args)
+    if not pending.done:
+        timer = router.call_at(router.now + timeout, on_timeout)
+    return pending
 
 
 class ProcedureAuthenticator:
@@ -110,31 +151,15 @@ class ProcedureAuthenticator:
             if key in info.details:
                 details[key] = info.details[key]
         details.update(more)
-        router = self.router
-        timer: Timer | None = None
-
-        def on_reply(reply: Result | Error) -> None:
-            if timer is not None:
-                timer.cancel()
-            pending.resolve(self._decide(info, reply, authmethod))
-
-        def on_cancel() -> None:
-            # Only a pending that was not resolved at once can be cancelled.
-            assert timer is not None
-            timer.cancel()
-            cancel_call()
-
-        def on_timeout() -> None:
-            cancel_call()
-            pending.resolve(Deny(ErrorURI.AUTHENTICATION_FAILED, _FAILED))
-
-        pending: Pending[AuthOutcome] = Pending(on_cancel)
-        cancel_call: Callable[[], None] = router.call_procedure(
-            self.realm, self.procedure, on_reply, args=[info.realm, info.authid, details]
+        return _ask_procedure(
+            self.router,
+            self.realm,
+            self.procedure,
+            [info.realm, info.authid, details],
+            timeout=self.timeout,
+            decide=lambda reply: self._decide(info, reply, authmethod),
+            failed=Deny(ErrorURI.AUTHENTICATION_FAILED, _FAILED),
         )
-        if not pending.done:
-            timer = router.call_at(router.now + self.timeout, on_timeout)
-        return pending
 
     @staticmethod
     def _decide(info: HelloInfo, reply: Result | Error, authmethod: str) -> AuthOutcome:
@@ -181,7 +206,6 @@ class ProcedureAuthorizer:
         self, session: RouterSession, uri: str, action: Action, options: dict[str, Any]
     ) -> Pending[Decision]:
         """Call the procedure; the decision comes with its answer."""
-        router = self.router
         realm = self.realm or session.realm_name
         assert realm is not None  # only established sessions are authorized
         details = {
@@ -193,30 +217,15 @@ class ProcedureAuthorizer:
             "authprovider": session.authprovider,
             "authextra": session.authextra,
         }
-        timer: Timer | None = None
-
-        def on_reply(reply: Result | Error) -> None:
-            if timer is not None:
-                timer.cancel()
-            pending.resolve(_decision(reply))
-
-        def on_cancel() -> None:
-            # Only a pending that was not resolved at once can be cancelled.
-            assert timer is not None
-            timer.cancel()
-            cancel_call()
-
-        def on_timeout() -> None:
-            cancel_call()
-            pending.resolve(AUTHORIZER_FAILED)
-
-        pending: Pending[Decision] = Pending(on_cancel)
-        cancel_call: Callable[[], None] = router.call_procedure(
-            realm, self.procedure, on_reply, args=[details, uri, action, options]
+        return _ask_procedure(
+            self.router,
+            realm,
+            self.procedure,
+            [details, uri, action, options],
+            timeout=self.timeout,
+            decide=_decision,
+            failed=AUTHORIZER_FAILED,
         )
-        if not pending.done:
-            timer = router.call_at(router.now + self.timeout, on_timeout)
-        return pending
 
 
 def _decision(reply: Result | Error) -> Decision:
