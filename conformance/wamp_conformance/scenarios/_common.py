@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from wamp_core import Abort, Error, Message
 
-from .._peer import CLOSED, Peer, describe
+from .._peer import CLOSED, Failure, Peer, describe
 from .._suite import Context
 
 __all__ = ["PROTOCOL_VIOLATION", "ROUTER_ROLES", "expect_error", "expect_violation"]
 
 PROTOCOL_VIOLATION = "wamp.error.protocol_violation"
 ROUTER_ROLES = ("broker", "dealer")
+RULE = (
+    "BP/building_blocks.md, Protocol Errors: implementations MUST send an ABORT"
+    " message to the offending peer, having reason wamp.error.protocol_violation"
+)
 
 
 async def expect_violation(
@@ -23,11 +27,17 @@ async def expect_violation(
         await peer.send_raw(message)
     else:
         await peer.send(message)
-    reply = await peer.receive()
+    try:
+        reply = await peer.receive()
+    except Failure as exc:  # e.g. SUBSCRIBED with the offending request ID 0
+        raise Failure(
+            f"expected ABORT {PROTOCOL_VIOLATION}, but the router served the offending"
+            f" message: {exc} ({RULE})"
+        ) from None
     if reply is CLOSED:
         return  # closing without ABORT is allowed for garbage it cannot answer
     if not isinstance(reply, Abort):
-        ctx.fail(f"expected ABORT {PROTOCOL_VIOLATION}, got {describe(reply)}")
+        ctx.fail(f"expected ABORT {PROTOCOL_VIOLATION}, got {describe(reply)} ({RULE})")
     ctx.check(
         reply.reason == PROTOCOL_VIOLATION,
         f"ABORT reason is {reply.reason!r}, not {PROTOCOL_VIOLATION}",

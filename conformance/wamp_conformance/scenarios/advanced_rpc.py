@@ -240,7 +240,10 @@ async def cancel_skip(ctx: Context) -> None:
     caller, callee, procedure = await _setup(ctx, "cancel.skip")
     request, invocation = await _invoked(ctx, caller, callee, procedure)
     await caller.send(Cancel(request, {"mode": "skip"}))
-    await expect_error(ctx, caller, _T.CALL, request, CANCELED, what="after CANCEL mode=skip")
+    await expect_error(
+        ctx, caller, _T.CALL, request, CANCELED,
+        what="after CANCEL mode=skip (AP: skip -- ERROR is sent immediately back to the caller)",
+    )  # fmt: skip
     await callee.expect_nothing(0.3, what="mode skip sends the callee no INTERRUPT")
     await callee.send(Yield(invocation.request, {}, ["too late"]))
     await caller.expect_nothing(0.3, what="the result after CANCEL mode=skip is discarded")
@@ -300,7 +303,12 @@ async def cancel_kill_result(ctx: Context) -> None:
     interrupt = await callee.expect(Interrupt, what="after CANCEL mode=kill")
     _check_interrupt(ctx, interrupt, invocation.request, "kill")
     await callee.send(Yield(invocation.request, {}, ["finished anyway"]))
-    result = await _result(ctx, caller, request, "after the callee's YIELD (mode kill)")
+    result = await _result(
+        ctx, caller, request,
+        "after the callee's YIELD (mode kill; AP: the caller may receive RESULT or ERROR"
+        " depending whether the callee finishes processing the invocation or the interrupt"
+        " first -- this callee finished the invocation)",
+    )  # fmt: skip
     ctx.check(
         result.args == ["finished anyway"],
         f"RESULT carries {result.args!r}, not the callee's ['finished anyway']",
@@ -326,7 +334,8 @@ async def cancel_callee_without_feature(ctx: Context) -> None:
     await caller.send(Cancel(request, {"mode": "kill"}))
     await expect_error(
         ctx, caller, _T.CALL, request, CANCELED,
-        what="at once: a callee without call_canceling makes every mode skip",
+        what="at once (AP: if the callee does not support call canceling, then behavior"
+        " is skip, and with skip ERROR is sent immediately back to the caller)",
     )  # fmt: skip
     await callee.expect_nothing(0.3, what="no INTERRUPT to a callee without call_canceling")
     await callee.send(Yield(invocation.request, {}, ["too late"]))

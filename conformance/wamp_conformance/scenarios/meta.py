@@ -461,7 +461,7 @@ async def testament_flush(ctx: Context) -> None:
         ctx,
         testator,
         "wamp.session.add_testament",
-        [topic, ["kept"]],
+        [topic, ["kept"], {}],
         spec=SPEC_TESTAMENT,
     )
     await testator.aclose()
@@ -486,7 +486,7 @@ async def testament_order(ctx: Context) -> None:
             ctx,
             testator,
             "wamp.session.add_testament",
-            [topic, ["more", index]],
+            [topic, ["more", index], {}],
             spec=SPEC_TESTAMENT,
         )
     await testator.aclose()

@@ -133,13 +133,42 @@ class Bystanders:
         marker = f"round {self.rounds}"
         request = self.publisher.req()
         await self.publisher.send(Publish(request, {"acknowledge": True}, self.topic, [marker]))
-        what = "(another session's bad input must not affect this one: BP/building_blocks.md)"
-        published = await self.publisher.expect(Published, what=f"for PUBLISH {what}")
-        ctx.check(
-            published.request == request,
-            f"PUBLISHED.Request {published.request} != {request}",
+        shared = (
+            " (the aborted offender was subscribed to the same topic; BP/building_blocks.md,"
+            " Protocol Errors: implementations MUST abort sessions (disposing all of their"
+            " resources such as subscriptions and registrations) -- another session's bad"
+            " input must not affect this one)"
         )
-        event = await self.subscriber.expect(Event, what=f"for the bystander's PUBLISH {what}")
+        item = await self.publisher.receive()
+        if not isinstance(item, Published):
+            what = (
+                "the router closed this unrelated session's transport"
+                if item is CLOSED
+                else f"got {describe(item)}"
+            )
+            ctx.fail(
+                f"bystander publisher: expected PUBLISHED for its PUBLISH to {self.topic},"
+                f" {what}{shared}"
+            )
+        assert isinstance(item, Published)
+        ctx.check(
+            item.request == request,
+            f"PUBLISHED.Request {item.request} != {request}",
+        )
+        received = await self.subscriber.receive()
+        if not isinstance(received, Event):
+            what = (
+                f"nothing came in {ctx.timeout:g} s: the router acknowledged the publication"
+                " but lost the EVENT"
+                if received is None
+                else f"got {describe(received)}"
+            )
+            ctx.fail(
+                "bystander subscriber: expected EVENT for the bystander's PUBLISH (PUBLISHED"
+                f" came), {what}{shared}"
+            )
+        assert isinstance(received, Event)
+        event = received
         ctx.check(
             event.args == [marker],
             f"the bystander's EVENT carries {event.args!r}, expected {[marker]!r}",

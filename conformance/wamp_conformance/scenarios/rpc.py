@@ -354,7 +354,7 @@ async def call_nested_unicode(ctx: Context) -> None:
 
 @scenario(
     "rpc.call.invocation_request_ids",
-    "INVOCATION request IDs of a new callee session start at 1 and go up by 1 (SHOULD)",
+    "INVOCATION request IDs of a new callee session start at 1 and go up by 1",
     "BP/building_blocks.md, Identifiers (session scope); " + SPEC_CALL,
 )
 async def invocation_request_ids(ctx: Context) -> None:
@@ -372,7 +372,8 @@ async def invocation_request_ids(ctx: Context) -> None:
     ctx.check(
         seen == [1, 2, 3],
         f"INVOCATION.Request IDs to a new callee session were {seen}, expected [1, 2, 3]"
-        " (session-scope IDs SHOULD start at 1 and be incremented by 1)",
+        " (BP/building_blocks.md: IDs in the session scope MUST be incremented by 1"
+        " beginning with 1, for each direction; INVOCATION.Request is session scope)",
     )
 
 

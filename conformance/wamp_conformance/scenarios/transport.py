@@ -14,7 +14,6 @@ import base64
 import contextlib
 import json
 import os
-import re
 import ssl
 import struct
 from collections.abc import AsyncIterator
@@ -37,7 +36,7 @@ from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from wamp_core import Hello, Serializer, Welcome, get_serializer
 
-from .._peer import describe
+from .._peer import Failure, describe
 from .._suite import Context, scenario
 
 SPEC_RAWSOCKET = "AP/ap_transport_rawsocket.md, Handshake"
@@ -320,11 +319,13 @@ async def rawsocket_reserved_bits(ctx: Context) -> None:
         if reply is None:
             return
         ctx.check(reply[0] == MAGIC, f"the reply {reply.hex()} does not start with 0x7F")
-        ctx.check(
-            reply[1] & 0x0F == 0,
-            f"expected error reply 0x7F 0x30 (use of reserved bits), got {reply.hex()}:"
-            " the router accepted a request whose reserved octets MUST be zero",
-        )
+        if reply[1] & 0x0F != 0:
+            # "The third and forth octet are reserved and MUST be all zeros" binds the
+            # Client; the spec defines error 3 but never requires a Router to check.
+            ctx.skip(
+                f"the router accepted a handshake with non-zero reserved octets ({reply.hex()})"
+                " instead of error 3; allowed: the spec does not require Routers to check them"
+            )
         ctx.check(
             reply[1] >> 4 == 3,
             f"expected error code 3 (use of reserved bits), got {reply[1] >> 4}",
@@ -366,7 +367,13 @@ async def rawsocket_ping(ctx: Context) -> None:
         reader = await _open_rawsocket(ctx, stream, serializer.rawsocket_id)
         await _send(stream, _frame(FRAME_PING, payload))
         for _ in range(10):
-            frame_type, echoed = await _next_frame(ctx, reader, "PONG")
+            try:
+                frame_type, echoed = await _next_frame(ctx, reader, "PONG")
+            except Failure as exc:
+                raise Failure(
+                    f"{exc} (AP/transport_rawsocket.md, Framing: a Peer MUST reply to each PING"
+                    " by sending exactly one PONG immediately)"
+                ) from None
             if frame_type == FRAME_PING:
                 await _send(stream, _frame(FRAME_PONG, echoed))
                 continue
@@ -551,12 +558,10 @@ async def websocket_message_type(ctx: Context) -> None:
             ctx.fail("no WELCOME over the WebSocket")
 
 
-_CLOSE_FRAME = re.compile(rb"^\x88")
-
-
 @scenario(
     "transport.websocket.subprotocol_unknown",
-    "Offering only an unknown subprotocol is refused (HTTP 4xx) or the connection closed",
+    "Offering only an unknown subprotocol is never accepted with a subprotocol"
+    " (HTTP 4xx, a close, or 101 without one)",
     SPEC_WEBSOCKET,
     transport="websocket",
 )
@@ -575,14 +580,10 @@ async def websocket_unknown(ctx: Context) -> None:
             f"offering only {UNKNOWN_SUBPROTOCOL}: expected a refusal, got 101 with"
             f" Sec-WebSocket-Protocol {answer.subprotocol!r}",
         )
-        # 101 without a subprotocol: WAMP was not negotiated, so the router must
-        # not go on; a WebSocket close (or the TCP connection closing) will do.
-        data, closed = await _read_to_close(answer.stream, ctx.timeout)
-        ctx.check(
-            closed or _CLOSE_FRAME.match(data) is not None,
-            f"offering only {UNKNOWN_SUBPROTOCOL}: expected a refusal, got 101 without a"
-            " subprotocol and a connection that stayed open",
-        )
+        # 101 without Sec-WebSocket-Protocol is how RFC 6455 (section 4.2.2) lets a
+        # server decline every offered subprotocol ("it MUST NOT send back a
+        # |Sec-WebSocket-Protocol| header field"); failing the connection is then up
+        # to the client, so an open connection is allowed too.
 
 
 # -- HTTP long-poll ---------------------------------------------------------------------
