@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ from wsproto.events import BytesMessage
 
 import wamp_core
 import wamp_trio._websocket as websocket_module
-from tests.conformance.harness import failed, running
-from wamp_conformance import Failure, Outcome, Result, Target, run_suite, select
+from tests.conformance.harness import SERIALIZERS, assert_passes, failed, running, verdicts
+from wamp_conformance import Outcome, Target, run_suite, select
 from wamp_core import RawSocketRouter
 from wamp_trio._config import TcpListener, UnixListener
 from wamp_trio._host import RouterHost, serve_router
@@ -54,44 +53,11 @@ def auth_router(
     return wamp_core.Router(["realm1"], authenticator=authenticator)
 
 
-async def verdicts(
-    router: wamp_core.Router | None = None,
-    only: Sequence[str] = (),
-    serializer: str = "json",
-    timeout: float = 2.0,
-    *,
-    main: str = "websocket",
-    credentials: dict[str, dict[str, str]] | None = None,
-) -> dict[str, Result]:
-    """Like the harness's, with the ``main`` transport's URL as the target's
-    (the others as its ``urls``) and ``credentials``."""
-    refused: Failure | None = None
-    results: list[Result] = []
-    async with running(router) as urls:
-        target = Target(
-            urls[main],
-            serializer=serializer,
-            timeout=timeout,
-            urls={kind: url for kind, url in urls.items() if kind != main},
-            credentials=credentials or {},
-        )
-        try:
-            results = await run_suite(target, select(only))
-        except Failure as exc:  # raised outside the nursery, not as a group
-            refused = exc
-    if refused is not None:
-        raise refused
-    return {result.scenario.id: result for result in results}
-
-
-@pytest.mark.parametrize("serializer", ["json", "msgpack", "cbor"])
+@pytest.mark.parametrize("serializer", SERIALIZERS)
 async def test_our_router_passes_every_transport_and_auth_scenario(serializer: str) -> None:
-    results = await verdicts(
-        auth_router(), only=["transport", "auth"], serializer=serializer, credentials=CREDENTIALS
+    results = await assert_passes(
+        ["transport", "auth"], serializer, router=auth_router(), credentials=CREDENTIALS
     )
-    assert failed(results) == {}
-    assert {r.outcome for r in results.values()} == {Outcome.PASS}
-    assert len(results) == len(select(["transport", "auth"]))
     assert all(id.startswith(("transport.", "auth.")) for id in results)
 
 

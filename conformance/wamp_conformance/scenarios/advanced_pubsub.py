@@ -12,118 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wamp_core import Call, Error, Event, Publish, Published, Result, Subscribe, Subscribed
+from wamp_core import Error, Event, Publish, Published
 
 from .._peer import Peer, describe
 from .._suite import Context, scenario
-
-__all__ = ["call", "call_result", "expect_event", "next_event_is", "publish", "subscribe"]
+from ._common import expect_event, next_event_is, publish, subscribe
 
 PREFIX = "com.wamp_conformance.advanced_pubsub"
 BROKER = "broker"
-NOT_AUTHORIZED = "wamp.error.not_authorized"
 
 SPEC_LISTS = "AP/ap_pubsub_subscriber_blackwhite_listing.md, Feature Definition"
 SPEC_EXCLUSION = "AP/ap_pubsub_publisher_exclusion.md"
 SPEC_IDENTIFICATION = "AP/ap_pubsub_publisher_identification.md"
 SPEC_PATTERN = "AP/ap_pubsub_pattern_based_subscription.md"
 SPEC_RETENTION = "AP/ap_pubsub_event_retention.md, Feature Definition"
-
-
-# -- helpers (also used by the meta scenarios) -----------------------------------------
-
-
-async def subscribe(ctx: Context, peer: Peer, topic: str, **options: Any) -> int:
-    """SUBSCRIBE, then SUBSCRIBED expected; the subscription ID."""
-    request = peer.req()
-    await peer.send(Subscribe(request, options, topic))
-    reply = await peer.expect(Subscribed, Error, what=f"in reply to SUBSCRIBE {topic}")
-    if isinstance(reply, Error):
-        if topic.startswith("wamp.") and reply.error == NOT_AUTHORIZED:
-            ctx.skip(f"the router does not let an anonymous session subscribe to {topic}")
-        ctx.fail(f"{peer.name}: SUBSCRIBE {topic} {options} was refused with {reply.error}")
-    assert isinstance(reply, Subscribed)
-    ctx.check(
-        reply.request == request,
-        f"SUBSCRIBED is for request {reply.request}, not {request}",
-    )
-    return reply.subscription
-
-
-async def publish(
-    ctx: Context,
-    peer: Peer,
-    topic: str,
-    args: list[Any] | None = None,
-    kwargs: dict[str, Any] | None = None,
-    **options: Any,
-) -> int:
-    """An acknowledged PUBLISH, then PUBLISHED expected; the publication ID.
-    (Not for publications the publisher itself receives: see ``exclude_me``.)"""
-    request = peer.req()
-    await peer.send(Publish(request, {**options, "acknowledge": True}, topic, args, kwargs))
-    reply = await peer.expect(Published, Error, what=f"in reply to PUBLISH {topic}")
-    if isinstance(reply, Error):
-        ctx.fail(f"{peer.name}: PUBLISH {topic} {options} was refused with {reply.error}")
-    assert isinstance(reply, Published)
-    ctx.check(
-        reply.request == request,
-        f"PUBLISHED is for request {reply.request}, not {request}",
-    )
-    return reply.publication
-
-
-async def call(
-    ctx: Context,
-    peer: Peer,
-    procedure: str,
-    args: list[Any] | None = None,
-    kwargs: dict[str, Any] | None = None,
-) -> Result | Error:
-    """CALL, then the RESULT or ERROR for it."""
-    request = peer.req()
-    await peer.send(Call(request, {}, procedure, args, kwargs))
-    reply = await peer.expect(Result, Error, what=f"in reply to CALL {procedure}")
-    assert isinstance(reply, (Result, Error))
-    ctx.check(reply.request == request, f"the reply is for request {reply.request}, not {request}")
-    return reply
-
-
-async def call_result(
-    ctx: Context,
-    peer: Peer,
-    procedure: str,
-    args: list[Any] | None = None,
-    kwargs: dict[str, Any] | None = None,
-    *,
-    spec: str,
-) -> Any:
-    """CALL; RESULT expected; its first positional result (None when absent)."""
-    reply = await call(ctx, peer, procedure, args, kwargs)
-    if isinstance(reply, Error):
-        if reply.error == NOT_AUTHORIZED:
-            ctx.skip(f"the router does not let an anonymous session call {procedure}")
-        ctx.fail(f"CALL {procedure} {args or []} got ERROR {reply.error}, expected RESULT ({spec})")
-    return reply.args[0] if reply.args else None
-
-
-async def expect_event(ctx: Context, peer: Peer, subscription: int, what: str) -> Event:
-    """The next message must be an EVENT on ``subscription``."""
-    event = await peer.expect(Event, what=what)
-    ctx.check(
-        event.subscription == subscription,
-        f"{peer.name}: EVENT is for subscription {event.subscription}, not {subscription} ({what})",
-    )
-    return event
-
-
-async def next_event_is(ctx: Context, peer: Peer, publication: int, rule: str) -> Event:
-    """The next message must be the EVENT of ``publication``: any EVENT before it
-    is one the peer should not have got (``rule`` says why)."""
-    event = await peer.expect(Event, what=f"for publication {publication}")
-    if event.publication != publication:
-        ctx.fail(f"{peer.name} got an EVENT it should not have: {describe(event)} ({rule})")
-    return event
 
 
 def _welcome_detail(ctx: Context, peer: Peer, key: str) -> str:
@@ -219,6 +121,25 @@ async def _distinct_authids(ctx: Context, peers: list[Peer]) -> list[str]:
     return authids
 
 
+async def _authid_listing(ctx: Context, name: str, option: str, admit: int, rule: str) -> None:
+    """Two subscribers with distinct authids; a publication with ``option`` set
+    to the authid of subscriber ``admit`` (0) or of the other one (1) must reach
+    subscriber1 only."""
+    topic = f"{PREFIX}.{option}"
+    publisher = await ctx.peer(name="publisher")
+    first = await ctx.peer(name="subscriber1", authid=f"{PREFIX}.authid.{name}1")
+    second = await ctx.peer(name="subscriber2", authid=f"{PREFIX}.authid.{name}2")
+    authids = await _distinct_authids(ctx, [first, second])
+    one = await subscribe(ctx, first, topic)
+    await subscribe(ctx, second, topic)
+    options: dict[str, Any] = {option: [authids[admit]]}
+    restricted = await publish(ctx, publisher, topic, **options)
+    after = await publish(ctx, publisher, topic)
+    event = await expect_event(ctx, first, one, f"({rule})")
+    ctx.check(event.publication == restricted, f"subscriber1 did not get publication {restricted}")
+    await next_event_is(ctx, second, after, rule)
+
+
 @scenario(
     "advanced_pubsub.blackwhite.exclude_authid",
     "A subscriber whose authid is in PUBLISH.Options.exclude_authid does not get the event",
@@ -226,19 +147,13 @@ async def _distinct_authids(ctx: Context, peers: list[Peer]) -> list[str]:
     feature=(BROKER, "subscriber_blackwhite_listing"),
 )
 async def blackwhite_exclude_authid(ctx: Context) -> None:
-    topic = f"{PREFIX}.exclude_authid"
-    publisher = await ctx.peer(name="publisher")
-    first = await ctx.peer(name="subscriber1", authid=f"{PREFIX}.authid.a1")
-    second = await ctx.peer(name="subscriber2", authid=f"{PREFIX}.authid.a2")
-    authids = await _distinct_authids(ctx, [first, second])
-    one = await subscribe(ctx, first, topic)
-    await subscribe(ctx, second, topic)
-    restricted = await publish(ctx, publisher, topic, exclude_authid=[authids[1]])
-    after = await publish(ctx, publisher, topic)
-    rule = "a subscriber whose authid is in `exclude_authid` must not receive the event"
-    event = await expect_event(ctx, first, one, f"({rule})")
-    ctx.check(event.publication == restricted, f"subscriber1 did not get publication {restricted}")
-    await next_event_is(ctx, second, after, rule)
+    await _authid_listing(
+        ctx,
+        "a",
+        "exclude_authid",
+        1,
+        "a subscriber whose authid is in `exclude_authid` must not receive the event",
+    )
 
 
 @scenario(
@@ -248,19 +163,13 @@ async def blackwhite_exclude_authid(ctx: Context) -> None:
     feature=(BROKER, "subscriber_blackwhite_listing"),
 )
 async def blackwhite_eligible_authid(ctx: Context) -> None:
-    topic = f"{PREFIX}.eligible_authid"
-    publisher = await ctx.peer(name="publisher")
-    first = await ctx.peer(name="subscriber1", authid=f"{PREFIX}.authid.b1")
-    second = await ctx.peer(name="subscriber2", authid=f"{PREFIX}.authid.b2")
-    authids = await _distinct_authids(ctx, [first, second])
-    one = await subscribe(ctx, first, topic)
-    await subscribe(ctx, second, topic)
-    restricted = await publish(ctx, publisher, topic, eligible_authid=[authids[0]])
-    after = await publish(ctx, publisher, topic)
-    rule = "a subscriber whose authid is not in `eligible_authid` must not receive the event"
-    event = await expect_event(ctx, first, one, f"({rule})")
-    ctx.check(event.publication == restricted, f"subscriber1 did not get publication {restricted}")
-    await next_event_is(ctx, second, after, rule)
+    await _authid_listing(
+        ctx,
+        "b",
+        "eligible_authid",
+        0,
+        "a subscriber whose authid is not in `eligible_authid` must not receive the event",
+    )
 
 
 @scenario(
@@ -370,6 +279,21 @@ async def disclose_me(ctx: Context) -> None:
 # -- pattern-based subscriptions -------------------------------------------------------
 
 
+async def _matched(
+    ctx: Context, publisher: Peer, subscriber: Peer, subscription: int, *, topic: str, rule: str
+) -> None:
+    """A publication to ``topic`` must be the pattern subscriber's next EVENT (any
+    earlier one breaks ``rule``), on ``subscription`` and with Details.topic."""
+    publication = await publish(ctx, publisher, topic, ["matched"])
+    event = await next_event_is(ctx, subscriber, publication, rule)
+    ctx.check(event.subscription == subscription, f"EVENT is for subscription {event.subscription}")
+    ctx.check(
+        event.details.get("topic") == topic,
+        f"EVENT.Details.topic is {event.details.get('topic')!r}, expected {topic!r}"
+        " (the broker MUST give the topic for pattern subscriptions)",
+    )
+
+
 @scenario(
     "advanced_pubsub.pattern.prefix",
     "A prefix subscription gets matching events with Details.topic, and no others",
@@ -382,14 +306,13 @@ async def prefix_subscription(ctx: Context) -> None:
     subscriber = await ctx.peer(name="subscriber")
     subscription = await subscribe(ctx, subscriber, f"{base}.in", match="prefix")
     await publish(ctx, publisher, f"{base}.out.x")
-    topic = f"{base}.in.a.b"
-    publication = await publish(ctx, publisher, topic, ["matched"])
-    event = await next_event_is(ctx, subscriber, publication, "the topic does not match the prefix")
-    ctx.check(event.subscription == subscription, f"EVENT is for subscription {event.subscription}")
-    ctx.check(
-        event.details.get("topic") == topic,
-        f"EVENT.Details.topic is {event.details.get('topic')!r}, expected {topic!r}"
-        " (the broker MUST give the topic for pattern subscriptions)",
+    await _matched(
+        ctx,
+        publisher,
+        subscriber,
+        subscription,
+        topic=f"{base}.in.a.b",
+        rule="the topic does not match the prefix",
     )
 
 
@@ -406,16 +329,13 @@ async def wildcard_subscription(ctx: Context) -> None:
     subscription = await subscribe(ctx, subscriber, f"{base}..end", match="wildcard")
     await publish(ctx, publisher, f"{base}.x.other")  # last component differs
     await publish(ctx, publisher, f"{base}.x.y.end")  # one component too many
-    topic = f"{base}.x.end"
-    publication = await publish(ctx, publisher, topic, ["matched"])
-    event = await next_event_is(
-        ctx, subscriber, publication, "the topic does not match the wildcard pattern"
-    )
-    ctx.check(event.subscription == subscription, f"EVENT is for subscription {event.subscription}")
-    ctx.check(
-        event.details.get("topic") == topic,
-        f"EVENT.Details.topic is {event.details.get('topic')!r}, expected {topic!r}"
-        " (the broker MUST give the topic for pattern subscriptions)",
+    await _matched(
+        ctx,
+        publisher,
+        subscriber,
+        subscription,
+        topic=f"{base}.x.end",
+        rule="the topic does not match the wildcard pattern",
     )
 
 

@@ -22,7 +22,6 @@ from wamp_core import (
     MessageType,
     Register,
     Registered,
-    Result,
     Unregister,
     Unregistered,
     Yield,
@@ -30,7 +29,7 @@ from wamp_core import (
 
 from .._peer import Failure, Peer, describe
 from .._suite import Context, scenario
-from ._common import expect_error
+from ._common import expect_error, expect_result
 
 SPEC_PROGRESS = "AP/ap_rpc_progressive_call_results.md"
 SPEC_CANCEL = "AP/ap_rpc_call_canceling.md"
@@ -106,16 +105,6 @@ async def _invoked(
     return request, invocation
 
 
-async def _result(ctx: Context, caller: Peer, request: int, what: str) -> Result:
-    """The next message to ``caller`` must be RESULT for ``request``."""
-    result = await caller.expect(Result, what=what)
-    ctx.check(
-        result.request == request,
-        f"RESULT is for request {result.request}, not {request}",
-    )
-    return result
-
-
 async def _invocation_on_any(
     ctx: Context, callees: list[Peer], what: str
 ) -> tuple[int, Invocation]:
@@ -169,7 +158,7 @@ async def progressive_results(ctx: Context) -> None:
         await callee.send(Yield(invocation.request, {"progress": True}, [f"chunk{chunk}"]))
         # The spec: each progressive result is forwarded immediately, so it comes
         # before the callee sends anything else.
-        result = await _result(ctx, caller, request, f"for progressive YIELD {chunk}")
+        result = await expect_result(ctx, caller, request, f"for progressive YIELD {chunk}")
         ctx.check(
             result.details.get("progress") is True,
             f"progressive RESULT {chunk} lacks Details.progress=true: {describe(result)}",
@@ -179,7 +168,7 @@ async def progressive_results(ctx: Context) -> None:
             f"progressive RESULT {chunk} carries {result.args!r}, expected {[f'chunk{chunk}']!r}",
         )
     await callee.send(Yield(invocation.request, {}, ["final"]))
-    final = await _result(ctx, caller, request, "for the final YIELD")
+    final = await expect_result(ctx, caller, request, "for the final YIELD")
     ctx.check(
         final.details.get("progress", False) is False,
         f"the final RESULT is marked progress: {describe(final)}",
@@ -198,7 +187,7 @@ async def progressive_then_error(ctx: Context) -> None:
     caller, callee, procedure = await _setup(ctx, "progress.final_error")
     request, invocation = await _invoked(ctx, caller, callee, procedure, receive_progress=True)
     await callee.send(Yield(invocation.request, {"progress": True}, ["chunk"]))
-    result = await _result(ctx, caller, request, "for the progressive YIELD")
+    result = await expect_result(ctx, caller, request, "for the progressive YIELD")
     ctx.check(
         result.details.get("progress") is True,
         f"the progressive RESULT lacks Details.progress=true: {describe(result)}",
@@ -223,7 +212,7 @@ async def progress_not_requested(ctx: Context) -> None:
         f" {invocation.details}",
     )
     await callee.send(Yield(invocation.request, {}, ["done"]))
-    await _result(ctx, caller, request, "for the YIELD")
+    await expect_result(ctx, caller, request, "for the YIELD")
 
 
 # -- call canceling --------------------------------------------------------------------
@@ -303,7 +292,7 @@ async def cancel_kill_result(ctx: Context) -> None:
     interrupt = await callee.expect(Interrupt, what="after CANCEL mode=kill")
     _check_interrupt(ctx, interrupt, invocation.request, "kill")
     await callee.send(Yield(invocation.request, {}, ["finished anyway"]))
-    result = await _result(
+    result = await expect_result(
         ctx, caller, request,
         "after the callee's YIELD (mode kill; AP: the caller may receive RESULT or ERROR"
         " depending whether the callee finishes processing the invocation or the interrupt"
@@ -391,7 +380,7 @@ async def call_timeout_answered(ctx: Context) -> None:
     caller, callee, procedure = await _setup(ctx, "timeout.answered_in_time")
     request, invocation = await _invoked(ctx, caller, callee, procedure, timeout=300)
     await callee.send(Yield(invocation.request, {}, ["in time"]))
-    await _result(ctx, caller, request, "for the YIELD sent before the timeout")
+    await expect_result(ctx, caller, request, "for the YIELD sent before the timeout")
     await caller.expect_nothing(0.5, what="the timeout of a finished call does nothing")
     await callee.expect_nothing(0.05, what="no INTERRUPT for a finished call")
 
@@ -428,7 +417,7 @@ async def disclose_me(ctx: Context) -> None:
         ctx.fail(f"callee: expected INVOCATION, got {describe(reply)}")
     await _disclosed(ctx, caller, reply, "CALL.Options.disclose_me was true")
     await callee.send(Yield(reply.request, {}))
-    await _result(ctx, caller, request, "for the YIELD")
+    await expect_result(ctx, caller, request, "for the YIELD")
 
 
 @scenario(
@@ -444,7 +433,7 @@ async def disclose_caller(ctx: Context) -> None:
     request, invocation = await _invoked(ctx, caller, callee, procedure)
     await _disclosed(ctx, caller, invocation, "REGISTER.Options.disclose_caller was true")
     await callee.send(Yield(invocation.request, {}))
-    await _result(ctx, caller, request, "for the YIELD")
+    await expect_result(ctx, caller, request, "for the YIELD")
 
 
 # -- pattern-based registration -----------------------------------------------------
@@ -473,7 +462,7 @@ async def _pattern_call(
             f" expected the called URI {called!r} ({what}; {SPEC_PATTERN} says MUST)",
         )
     await callee.send(Yield(invocation.request, {}))
-    await _result(ctx, caller, request, f"for the call to {called}")
+    await expect_result(ctx, caller, request, f"for the call to {called}")
 
 
 @scenario(
@@ -574,8 +563,19 @@ async def _served_by(
         index, invocation = await _invocation_on_any(ctx, callees, f"for CALL {request}")
         served.append(index)
         await callees[index].send(Yield(invocation.request, {}, [index]))
-        await _result(ctx, caller, request, f"for CALL {request}")
+        await expect_result(ctx, caller, request, f"for CALL {request}")
     return served
+
+
+async def _shared_always(ctx: Context, invoke: str, index: int) -> None:
+    """invoke=first/last: three calls in a row all go to callee ``index``."""
+    caller, callees, procedure = await _shared_callees(ctx, f"shared.{invoke}", invoke)
+    served = await _served_by(ctx, caller, callees, procedure, 3)
+    ctx.check(
+        served == [index] * 3,
+        f"invoke={invoke} calls went to callees {[i + 1 for i in served]},"
+        f" expected {[index + 1] * 3}",
+    )
 
 
 @scenario(
@@ -600,12 +600,7 @@ async def shared_roundrobin(ctx: Context) -> None:
     feature=("dealer", "shared_registration"),
 )
 async def shared_first(ctx: Context) -> None:
-    caller, callees, procedure = await _shared_callees(ctx, "shared.first", "first")
-    served = await _served_by(ctx, caller, callees, procedure, 3)
-    ctx.check(
-        served == [0, 0, 0],
-        f"invoke=first calls went to callees {[i + 1 for i in served]}, expected [1, 1, 1]",
-    )
+    await _shared_always(ctx, "first", 0)
 
 
 @scenario(
@@ -615,12 +610,7 @@ async def shared_first(ctx: Context) -> None:
     feature=("dealer", "shared_registration"),
 )
 async def shared_last(ctx: Context) -> None:
-    caller, callees, procedure = await _shared_callees(ctx, "shared.last", "last")
-    served = await _served_by(ctx, caller, callees, procedure, 3)
-    ctx.check(
-        served == [1, 1, 1],
-        f"invoke=last calls went to callees {[i + 1 for i in served]}, expected [2, 2, 2]",
-    )
+    await _shared_always(ctx, "last", 1)
 
 
 @scenario(
@@ -683,7 +673,7 @@ async def progressive_invocations(ctx: Context) -> None:
         )
     assert invocation_id is not None
     await callee.send(Yield(invocation_id, {}, ["all received"]))
-    result = await _result(ctx, caller, request, "after the last chunk")
+    result = await expect_result(ctx, caller, request, "after the last chunk")
     ctx.check(result.args == ["all received"], f"RESULT carries {result.args!r}")
 
 
@@ -710,7 +700,7 @@ async def reroute(ctx: Context) -> None:
         f"the rerouted INVOCATION carries {again.args!r}, expected {[request]!r}",
     )
     await other.send(Yield(again.request, {}, ["rerouted"]))
-    result = await _result(ctx, caller, request, "from the second callee")
+    result = await expect_result(ctx, caller, request, "from the second callee")
     ctx.check(result.args == ["rerouted"], f"RESULT carries {result.args!r}, not ['rerouted']")
 
 

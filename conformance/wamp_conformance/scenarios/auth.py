@@ -58,6 +58,15 @@ async def _challenge(ctx: Context, method: str, authid: str) -> tuple[Peer, Chal
     return peer, reply
 
 
+def _cra_signature(ctx: Context, secret: str, challenge: Challenge) -> str:
+    """The WAMP-CRA signature of ``challenge`` with ``secret``; an unusable
+    CHALLENGE.Extra fails the scenario."""
+    try:
+        return wampcra_signature(secret, challenge.extra)
+    except ValueError as exc:
+        ctx.fail(f"the wampcra CHALLENGE.Extra is unusable: {exc} ({challenge.extra!r})")
+
+
 async def _expect_welcome(ctx: Context, peer: Peer, authid: str, method: str) -> None:
     reply = await peer.expect(Welcome, Abort, what=f"after AUTHENTICATE ({method})")
     if isinstance(reply, Abort):
@@ -141,11 +150,7 @@ async def ticket_unknown_authid(ctx: Context) -> None:
 async def wampcra_accepted(ctx: Context) -> None:
     authid, secret = _credential(ctx, "wampcra", "--wampcra")
     peer, challenge = await _challenge(ctx, "wampcra", authid)
-    try:
-        signature = wampcra_signature(secret, challenge.extra)
-    except ValueError as exc:
-        ctx.fail(f"the wampcra CHALLENGE.Extra is unusable: {exc} ({challenge.extra!r})")
-    await peer.send(Authenticate(signature, {}))
+    await peer.send(Authenticate(_cra_signature(ctx, secret, challenge), {}))
     await _expect_welcome(ctx, peer, authid, "wampcra")
 
 
@@ -157,11 +162,7 @@ async def wampcra_accepted(ctx: Context) -> None:
 async def wampcra_wrong(ctx: Context) -> None:
     authid, secret = _credential(ctx, "wampcra", "--wampcra")
     peer, challenge = await _challenge(ctx, "wampcra", authid)
-    try:
-        signature = wampcra_signature(secret + "-wrong", challenge.extra)
-    except ValueError as exc:
-        ctx.fail(f"the wampcra CHALLENGE.Extra is unusable: {exc} ({challenge.extra!r})")
-    await peer.send(Authenticate(signature, {}))
+    await peer.send(Authenticate(_cra_signature(ctx, secret + "-wrong", challenge), {}))
     await _expect_refusal(ctx, peer, "for a wrong WAMP-CRA signature")
 
 

@@ -15,7 +15,7 @@ from wamp_core import MAX_ID, Error, Event, Goodbye, Register, Registered
 
 from .._peer import Failure, Peer, Skip, describe
 from .._suite import Context, scenario
-from .advanced_pubsub import call, call_result, expect_event, subscribe
+from ._common import call, call_result, expect_event, subscribe
 
 PREFIX = "com.wamp_conformance.meta"
 
@@ -227,7 +227,16 @@ async def on_join(ctx: Context) -> None:
             )
 
 
-async def _on_leave(ctx: Context, observer: Peer, subscription: int, other: Peer) -> None:
+async def _on_leave(ctx: Context, *, lost: bool) -> None:
+    """An observer subscribed to wamp.session.on_leave must hear of another
+    session leaving (with GOODBYE, or its transport ``lost``)."""
+    observer = await ctx.peer(name="observer")
+    other = await ctx.peer(name="other")
+    subscription = await subscribe(ctx, observer, "wamp.session.on_leave")
+    if lost:
+        await other.aclose()
+    else:
+        await other.leave()
     event = await _meta_event(
         ctx,
         observer,
@@ -254,11 +263,7 @@ async def _on_leave(ctx: Context, observer: Peer, subscription: int, other: Peer
     feature=SESSION_META,
 )
 async def on_leave(ctx: Context) -> None:
-    observer = await ctx.peer(name="observer")
-    other = await ctx.peer(name="other")
-    subscription = await subscribe(ctx, observer, "wamp.session.on_leave")
-    await other.leave()
-    await _on_leave(ctx, observer, subscription, other)
+    await _on_leave(ctx, lost=False)
 
 
 @scenario(
@@ -268,11 +273,7 @@ async def on_leave(ctx: Context) -> None:
     feature=SESSION_META,
 )
 async def on_leave_lost(ctx: Context) -> None:
-    observer = await ctx.peer(name="observer")
-    other = await ctx.peer(name="other")
-    subscription = await subscribe(ctx, observer, "wamp.session.on_leave")
-    await other.aclose()
-    await _on_leave(ctx, observer, subscription, other)
+    await _on_leave(ctx, lost=True)
 
 
 # -- subscription and registration meta -------------------------------------------------
@@ -393,6 +394,15 @@ async def registration_lookup(ctx: Context) -> None:
 # -- testaments --------------------------------------------------------------------------
 
 
+async def _add_testament(
+    ctx: Context, testator: Peer, topic: str, args: list[Any], kwargs: dict[str, Any]
+) -> None:
+    """``testator`` adds a testament: an event on ``topic`` with ``args`` and ``kwargs``."""
+    await call_result(
+        ctx, testator, "wamp.session.add_testament", [topic, args, kwargs], spec=SPEC_TESTAMENT
+    )
+
+
 async def _testament(ctx: Context, name: str) -> tuple[Peer, int, Peer, str]:
     """A subscriber to a fresh topic (and its subscription ID), and a session
     that added a testament on that topic."""
@@ -400,13 +410,7 @@ async def _testament(ctx: Context, name: str) -> tuple[Peer, int, Peer, str]:
     subscriber = await ctx.peer(name="subscriber")
     subscription = await subscribe(ctx, subscriber, topic)
     testator = await ctx.peer(name="testator")
-    await call_result(
-        ctx,
-        testator,
-        "wamp.session.add_testament",
-        [topic, ["gone", name], {"who": testator.session_id}],
-        spec=SPEC_TESTAMENT,
-    )
+    await _add_testament(ctx, testator, topic, ["gone", name], {"who": testator.session_id})
     return subscriber, subscription, testator, topic
 
 
@@ -457,13 +461,7 @@ async def testament_flush(ctx: Context) -> None:
     await call_result(ctx, testator, "wamp.session.flush_testaments", spec=SPEC_TESTAMENT)
     # A second testament, added after the flush: testaments are published in
     # the order added, so the flushed one would come first.
-    await call_result(
-        ctx,
-        testator,
-        "wamp.session.add_testament",
-        [topic, ["kept"], {}],
-        spec=SPEC_TESTAMENT,
-    )
+    await _add_testament(ctx, testator, topic, ["kept"], {})
     await testator.aclose()
     event = await expect_event(ctx, subscriber, subscription, "(the testament added after flush)")
     ctx.check(
@@ -482,13 +480,7 @@ async def testament_flush(ctx: Context) -> None:
 async def testament_order(ctx: Context) -> None:
     subscriber, subscription, testator, topic = await _testament(ctx, "order")
     for index in range(2):
-        await call_result(
-            ctx,
-            testator,
-            "wamp.session.add_testament",
-            [topic, ["more", index], {}],
-            spec=SPEC_TESTAMENT,
-        )
+        await _add_testament(ctx, testator, topic, ["more", index], {})
     await testator.aclose()
     await _check_testament(ctx, subscriber, subscription, testator, "order")
     for index in range(2):

@@ -24,7 +24,7 @@ from wamp_core import (
 
 from .._peer import Peer, describe
 from .._suite import Context, scenario
-from ._common import expect_error
+from ._common import expect_error, in_range, payload, same
 
 SPEC_SUBSCRIBE = "BP/bp_pubsub_subscribing_and_unsubscribing.md"
 SPEC_PUBLISH = "BP/bp_pubsub_publishing_and_events.md"
@@ -62,11 +62,6 @@ SAMPLE_KWARGS: dict[str, Any] = {
 def topic(name: str) -> str:
     """This family's URI for ``name``."""
     return f"com.wamp_conformance.pubsub.{name}"
-
-
-def in_range(value: int) -> bool:
-    """Whether ``value`` is an ID (BP/building_blocks.md, IDs: 1..2^53)."""
-    return 1 <= value <= MAX_ID
 
 
 async def subscribe(ctx: Context, peer: Peer, uri: str, **options: Any) -> int:
@@ -131,24 +126,6 @@ async def expect_event(ctx: Context, peer: Peer, subscription: int, what: str = 
     return event
 
 
-def payload(args: list[Any] | None, kwargs: dict[str, Any] | None) -> tuple[Any, Any]:
-    """A payload with absent Args/Kwargs as empty (BP: both may be empty, so
-    ``[]``/``{}`` and absence carry the same payload)."""
-    return (args or [], kwargs or {})
-
-
-def same(got: Any, sent: Any) -> bool:
-    """Whether ``got`` equals ``sent`` with the same JSON types throughout
-    (``True`` is not ``1``, ``2.0`` is not ``2``)."""
-    if type(got) is not type(sent):
-        return False
-    if isinstance(sent, dict):
-        return got.keys() == sent.keys() and all(same(got[k], sent[k]) for k in sent)
-    if isinstance(sent, list):
-        return len(got) == len(sent) and all(map(same, got, sent))
-    return bool(got == sent)
-
-
 # -- subscribing ------------------------------------------------------------------------
 
 
@@ -184,6 +161,23 @@ async def distinct_topics(ctx: Context) -> None:
     ctx.check(event.args == ["one"], f"EVENT.Args is {event.args!r}, expected ['one']")
 
 
+async def _both_get_publication(ctx: Context, name: str, mismatch: str, args: list[Any]) -> None:
+    """Two subscribers of ``topic(name)`` must each get the EVENT of an
+    acknowledged publication, with PUBLISHED's publication ID (``mismatch``
+    words a wrong one; ``{publication}`` is that ID)."""
+    first, second, publisher = await ctx.peers(3)
+    uri = topic(name)
+    ids = [await subscribe(ctx, peer, uri) for peer in (first, second)]
+    publication = await publish_acknowledged(ctx, publisher, uri, args)
+    for peer, subscription in zip((first, second), ids):
+        event = await expect_event(ctx, peer, subscription)
+        ctx.check(
+            event.publication == publication,
+            f"{peer.name}: EVENT.Publication is {event.publication}, "
+            + mismatch.format(publication=publication),
+        )
+
+
 @scenario(
     "pubsub.subscribe.shared_topic",
     "Two sessions subscribed to one topic each get its event under their own SUBSCRIBED ID",
@@ -192,17 +186,12 @@ async def distinct_topics(ctx: Context) -> None:
 async def shared_topic(ctx: Context) -> None:
     # The spec lets the broker share one ID per topic or give each subscriber
     # its own: both are accepted, as long as each gets events under its ID.
-    first, second, publisher = await ctx.peers(3)
-    uri = topic("shared")
-    ids = [await subscribe(ctx, peer, uri) for peer in (first, second)]
-    publication = await publish_acknowledged(ctx, publisher, uri, ["shared"])
-    for peer, subscription in zip((first, second), ids):
-        event = await expect_event(ctx, peer, subscription)
-        ctx.check(
-            event.publication == publication,
-            f"{peer.name}: EVENT.Publication is {event.publication}, expected"
-            f" {publication} (PUBLISHED.Publication; {SPEC_PUBLISH}, EVENT)",
-        )
+    await _both_get_publication(
+        ctx,
+        "shared",
+        "expected {publication} (PUBLISHED.Publication; " + SPEC_PUBLISH + ", EVENT)",
+        ["shared"],
+    )
 
 
 @scenario(
@@ -318,17 +307,12 @@ async def exclude_publisher(ctx: Context) -> None:
     f"{SPEC_PUBLISH}, PUBLISHED",
 )
 async def acknowledge(ctx: Context) -> None:
-    first, second, publisher = await ctx.peers(3)
-    uri = topic("acknowledge")
-    ids = [await subscribe(ctx, peer, uri) for peer in (first, second)]
-    publication = await publish_acknowledged(ctx, publisher, uri, ["ack"])
-    for peer, subscription in zip((first, second), ids):
-        event = await expect_event(ctx, peer, subscription)
-        ctx.check(
-            event.publication == publication,
-            f"{peer.name}: EVENT.Publication is {event.publication}, but PUBLISHED.Publication"
-            f" is {publication} (both are the publication's ID)",
-        )
+    await _both_get_publication(
+        ctx,
+        "acknowledge",
+        "but PUBLISHED.Publication is {publication} (both are the publication's ID)",
+        ["ack"],
+    )
 
 
 @scenario(

@@ -29,7 +29,7 @@ from wamp_core import (
 
 from .._peer import Peer, describe
 from .._suite import Context, scenario
-from ._common import expect_error
+from ._common import Payload, check_error, expect_error, expect_result, payload, same
 
 SPEC_REGISTER = "BP/remote_procedure_call.md, Registering and Unregistering"
 SPEC_CALL = "BP/remote_procedure_call.md, Calling and Invocations"
@@ -91,58 +91,17 @@ async def _invocation(ctx: Context, callee: Peer, registration: int, what: str) 
     return invocation
 
 
-async def _result(ctx: Context, caller: Peer, request: int, what: str) -> Result:
-    """The next message to ``caller`` must be RESULT for CALL ``request``."""
-    result = await caller.expect(Result, what=what)
-    ctx.check(
-        result.request == request,
-        f"RESULT is for request {result.request}, not CALL.Request {request}",
-    )
-    ctx.check(isinstance(result.details, dict), f"RESULT.Details is {result.details!r}")
-    return result
-
-
-def _check_error(ctx: Context, reply: Error, request_type: int, request: int, error: str) -> None:
-    ctx.check(
-        (reply.request_type, reply.request) == (request_type, request),
-        f"ERROR is for request ({reply.request_type}, {reply.request}),"
-        f" not ({request_type}, {request})",
-    )
-    ctx.check(reply.error == error, f"ERROR URI is {reply.error!r}, expected {error!r}")
-
-
 def _short(value: Any, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Deep equality that tells bool from int and int from float."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
-    return bool(a == b)
-
-
-def _payload(args: list[Any] | None, kwargs: dict[str, Any] | None) -> tuple[Any, Any]:
-    """A payload as (Args, Kw): an absent Args or Kw equals an empty one
-    (BP/messages.md: empty ones SHOULD be omitted)."""
-    return (args if args is not None else [], kwargs if kwargs is not None else {})
-
-
-Payload = tuple[list[Any] | None, dict[str, Any] | None]
-"""(Args, Kw) as sent; None where the element is absent."""
-
-
 def _check_payload(
     ctx: Context, where: str, message: Invocation | Result | Error, sent: Payload
 ) -> None:
-    got, expected = _payload(message.args, message.kwargs), _payload(*sent)
+    got, expected = payload(message.args, message.kwargs), payload(*sent)
     ctx.check(
-        _same(got, expected),
+        same(got, expected),
         f"{where} carries Args={_short(got[0])} Kw={_short(got[1])}, expected exactly"
         f" Args={_short(expected[0])} Kw={_short(expected[1])} (the original payload,"
         f" {SPEC_CALL})",
@@ -160,7 +119,9 @@ async def _roundtrip(ctx: Context, name: str, *, call: Payload, reply: Payload) 
     invocation = await _invocation(ctx, callee, registration, f"for CALL {procedure}")
     _check_payload(ctx, "INVOCATION", invocation, call)
     await callee.send(Yield(invocation.request, {}, *reply))
-    result = await _result(ctx, caller, request, "after the callee's YIELD")
+    result = await expect_result(
+        ctx, caller, request, "after the callee's YIELD", label="CALL.Request ", details=True
+    )
     _check_payload(ctx, "RESULT", result, reply)
 
 
@@ -196,7 +157,9 @@ async def register_procedure_already_exists(ctx: Context) -> None:
             " was registered twice (one registration per procedure in the Basic Profile)"
         )
     assert isinstance(reply, Error)
-    _check_error(ctx, reply, MessageType.REGISTER, request, PROCEDURE_ALREADY_EXISTS)
+    check_error(
+        ctx, reply, MessageType.REGISTER, request, PROCEDURE_ALREADY_EXISTS, wanted="expected"
+    )
 
 
 @scenario(
@@ -214,7 +177,7 @@ async def register_invalid_uri(ctx: Context) -> None:
         if isinstance(reply, Registered):
             ctx.fail(f"expected ERROR {INVALID_URI} for REGISTER {procedure!r}, got REGISTERED")
         assert isinstance(reply, Error)
-        _check_error(ctx, reply, MessageType.REGISTER, request, INVALID_URI)
+        check_error(ctx, reply, MessageType.REGISTER, request, INVALID_URI, wanted="expected")
 
 
 # -- unregistering ---------------------------------------------------------------------
@@ -368,7 +331,9 @@ async def invocation_request_ids(ctx: Context) -> None:
         invocation = await _invocation(ctx, callee, registration, f"for CALL #{index + 1}")
         seen.append(invocation.request)
         await callee.send(Yield(invocation.request, {}, [index]))
-        await _result(ctx, caller, request, f"for CALL #{index + 1}")
+        await expect_result(
+            ctx, caller, request, f"for CALL #{index + 1}", label="CALL.Request ", details=True
+        )
     ctx.check(
         seen == [1, 2, 3],
         f"INVOCATION.Request IDs to a new callee session were {seen}, expected [1, 2, 3]"
@@ -479,7 +444,7 @@ async def call_concurrent_callers(ctx: Context) -> None:
             )
             n = expected.pop(result.request)
             ctx.check(
-                _same(result.args, ["result", index, n]),
+                same(result.args, ["result", index, n]),
                 f"{caller.name}: RESULT for request {result.request} carries"
                 f" Args={result.args!r}, expected {['result', index, n]!r}"
                 " (the result of that call)",
