@@ -3,7 +3,8 @@
 ``wampcore router`` serves the embedded default configuration (see
 docs/router.md); ``--config FILE`` and flags change it. ``wampcore call``,
 ``publish``, ``subscribe`` and ``register`` talk to any WAMP router, taking
-JSON on the command line and printing JSON on stdout.
+JSON on the command line and printing JSON on stdout. ``wampcore conformance``
+checks a router against the spec, ``wampcore bench`` measures one.
 
 Exit status: 0 on success (including a router stopped by SIGINT or SIGTERM),
 1 for a runtime failure (a WAMP error, a port already taken, a connection
@@ -171,6 +172,21 @@ def _build_parser() -> _Parser:
     )
     add_arguments(conformance)
     conformance.set_defaults(run=run_command)
+
+    # wamp_bench builds on this package too: imported when the parser is built.
+    from wamp_bench._cli import add_arguments as add_bench_arguments  # noqa: PLC0415
+    from wamp_bench._cli import run_command as run_bench  # noqa: PLC0415
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure a WAMP router: latency, throughput, fan-out, memory",
+        description="Load the router at URL with one workload (rpc-latency, rpc-throughput,"
+        " fanout, idle; echo-rpc measures the bare echo server instead) and report latency"
+        " percentiles, rates and memory per session. Exit status 0 when the run completed."
+        " See docs/bench.md.",
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(run=run_bench)
     return parser
 
 
