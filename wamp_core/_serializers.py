@@ -73,6 +73,11 @@ def _parse_float(text: str) -> float:
     return value
 
 
+# One decoder for every message: json.loads(text, **options) would build a new
+# JSONDecoder per call.
+_json_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float)
+
+
 def _unbinary(value: Any) -> Any:
     """Replace every ``"\\0"+base64`` string inside ``value`` by its bytes."""
     if isinstance(value, str):
@@ -92,7 +97,7 @@ def _json_dumps(obj: Any) -> bytes:
 
 def _json_loads(data: bytes) -> Any:
     text = data.decode("utf-8")
-    obj = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+    obj = _json_decoder.decode(text)
     # A NUL can only appear in a JSON string as the escape \u0000, so the
     # (costly) walk is needed only when the text holds one.
     if "\\u0000" in text:

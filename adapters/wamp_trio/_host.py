@@ -6,6 +6,12 @@ Every router call is followed by a dispatch of ``router.data_to_send()`` to the
 queues of the connections concerned, with no await in between, so a delivery
 never waits on anyone's socket.
 
+Throughput: the reader feeds every message its transport already holds
+(``receive_buffered()``, optional) before it yields to the scheduler, and the
+writer hands everything queued by then to the transport at once
+(``send_many()``, optional: one socket write for many messages; a batched
+serializer joins them into one transport message instead).
+
 Backpressure (see docs/router.md): every outbound queue holds at most
 ``queue_size`` messages. When a message finds its queue full, the policy
 applies:
@@ -39,7 +45,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, NamedTuple, NoReturn
 
 import trio
@@ -133,7 +139,9 @@ class RouterHost:
     ``shutdown_timeout`` bounds how long ``shutdown()`` waits for the GOODBYE
     exchanges; ``close_timeout`` bounds each transport's closing handshake.
     ``batch_bytes`` caps the size of one transport message assembled from
-    several queued deliveries for a batched serializer.
+    several queued deliveries for a batched serializer, and the bytes of
+    several queued messages handed to one ``send_many`` (one write) on
+    transports that have it (WebSocket, RawSocket).
     """
 
     def __init__(
@@ -219,35 +227,52 @@ class RouterHost:
                 log.debug("%s: closed", conn.name)
 
     async def _read_loop(self, conn: HostedConnection) -> None:
-        session = conn.session
+        transport = conn.transport
+        # Optional transport method: a message already received and buffered, or
+        # None. Feeding those without a checkpoint in between lets the writers
+        # send what they produced in one write per connection.
+        receive_buffered: Callable[[], bytes | None] | None = getattr(
+            transport, "receive_buffered", None
+        )
         while True:
             try:
-                data = await conn.transport.receive()
+                data: bytes | None = await transport.receive()
             except TransportClosed:
                 return
-            if conn._dead:
-                return
-            router = self.router
-            router.tick(self.clock())
-            try:
-                router.receive_data(session, data)
-            except wamp_core.RemoteProtocolError as exc:
-                # The core queued ABORT and a close: keep reading (and ignoring)
-                # until the writer has flushed them and closes the connection.
-                log.info("%s: protocol violation: %s", conn.name, exc)
-            finally:
-                self._dispatch()
-            self._changed.unpark_all()
-            deadline = router.next_deadline()
-            if deadline is not None and (
-                self._sleeping_until is None or deadline < self._sleeping_until
-            ):
-                self._timers_changed.unpark_all()  # run() must wake up earlier
+            while data is not None:
+                if conn._dead:
+                    return
+                self._feed(conn, data)
+                data = None if receive_buffered is None else receive_buffered()
+
+    def _feed(self, conn: HostedConnection, data: bytes) -> None:
+        """Hand one transport message to the router and dispatch its output."""
+        router = self.router
+        router.tick(self.clock())
+        try:
+            router.receive_data(conn.session, data)
+        except wamp_core.RemoteProtocolError as exc:
+            # The core queued ABORT and a close: keep reading (and ignoring)
+            # until the writer has flushed them and closes the connection.
+            log.info("%s: protocol violation: %s", conn.name, exc)
+        finally:
+            self._dispatch()
+        self._changed.unpark_all()
+        deadline = router.next_deadline()
+        if deadline is not None and (
+            self._sleeping_until is None or deadline < self._sleeping_until
+        ):
+            self._timers_changed.unpark_all()  # run() must wake up earlier
 
     async def _write_loop(self, conn: HostedConnection) -> None:
         transport = conn.transport
         batched = transport.serializer.batched
+        # Optional transport method: several transport messages in one write.
+        send_many: Callable[[list[bytes]], Awaitable[None]] | None = getattr(
+            transport, "send_many", None
+        )
         queue = conn._queue
+        batch_bytes = self.batch_bytes
         while True:
             while not queue:
                 await conn._wakeup.park()
@@ -257,17 +282,22 @@ class RouterHost:
                 return
             conn._queued -= 1
             parts = [item]
-            if batched:
+            if batched or send_many is not None:
                 size = len(item[0])
                 while queue and (head := queue[0]) is not None:
-                    if size + len(head[0]) > self.batch_bytes:
+                    if size + len(head[0]) > batch_bytes:
                         break
                     queue.popleft()
                     conn._queued -= 1
                     size += len(head[0])
                     parts.append(head)
             try:
-                await transport.send(b"".join(data for data, _ in parts))
+                if batched:
+                    await transport.send(b"".join([data for data, _ in parts]))
+                elif len(parts) == 1 or send_many is None:
+                    await transport.send(item[0])
+                else:
+                    await send_many([data for data, _ in parts])
             except TransportClosed:
                 conn._scope.cancel()
                 return

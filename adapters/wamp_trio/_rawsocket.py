@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import trio
@@ -125,17 +125,25 @@ class RawSocketTransport:
 
     async def send(self, data: bytes) -> None:
         """Send one message as one frame; ``ValueError`` if it exceeds the peer's maximum."""
-        if len(data) > self.peer_max_length:
-            raise ValueError(
-                f"a {len(data)}-byte message exceeds the peer's maximum of "
-                f"{self.peer_max_length} bytes"
-            )
+        await self.send_many((data,))
+
+    async def send_many(self, messages: Sequence[bytes]) -> None:
+        """Send several messages, one frame each, in one write. ``ValueError``
+        (and nothing sent) if one exceeds the peer's maximum."""
+        peer_max = self.peer_max_length
+        for data in messages:
+            if len(data) > peer_max:
+                raise ValueError(
+                    f"a {len(data)}-byte message exceeds the peer's maximum of {peer_max} bytes"
+                )
         self._check_open()
         # Raise a pending cancellation before queueing: a send that raises Cancelled
         # here has certainly not been sent.
         await trio.lowlevel.checkpoint_if_cancelled()
+        send_message = self._connection.send_message
         try:
-            self._connection.send_message(data)
+            for data in messages:
+                send_message(data)
         except LocalProtocolError:  # the codec failed (the peer broke the protocol)
             raise TransportClosed(self._error or "the RawSocket connection failed") from None
         await self._flush()
@@ -183,6 +191,11 @@ class RawSocketTransport:
             self._send_lock.release()
 
     # -- receiving
+
+    def receive_buffered(self) -> bytes | None:
+        """The next message if one is already received, else None (never waits)."""
+        messages = self._messages
+        return messages.popleft() if messages else None
 
     async def receive(self) -> bytes:
         """The next message; ``TransportClosed`` when the connection ends or fails."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import struct
 from collections import deque
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
@@ -81,6 +82,8 @@ MAX_HEAD_SIZE = 16 * 1024
 """Largest HTTP request or response head accepted (bytes)."""
 
 _RECEIVE_SIZE = 64 * 1024
+_HEAD16 = struct.Struct("!BBH")  # data frame header with a 16-bit length
+_HEAD64 = struct.Struct("!BBQ")  # ... with a 64-bit length
 _MAX_REJECT_BODY = 64 * 1024
 _LINGER_TIME = 2.0
 _LINGER_BYTES = 64 * 1024
@@ -249,6 +252,9 @@ class WebSocketTransport:
         self._local_close = False  # aclose() was called
         self._stream_closed = False
         self._ended = trio.Event()  # the connection is over and the stream closed
+        # First header byte of our data frames when we frame them ourselves (server
+        # role: no masking; no extension is ever negotiated), else 0: wsproto does.
+        self._frame_opcode = 0 if ws.client else (0x82 if serializer.binary else 0x81)
         if received:
             ws.receive_data(received)
 
@@ -260,22 +266,65 @@ class WebSocketTransport:
         Raises ``TransportClosed`` once the connection is closing or closed, and
         ``ValueError`` for a JSON message that is not UTF-8.
         """
-        event: Message[Any]
+        await self.send_many((data,))
+
+    async def send_many(self, messages: Sequence[bytes]) -> None:
+        """Send several messages (as ``send`` does each) in one write.
+
+        ``ValueError``, and nothing sent, when one of them is a JSON message that
+        is not UTF-8.
+        """
+        ws = self._ws
+        if self._frame_opcode:
+            # Server role, no extensions: frame here, without wsproto's copies.
+            if not self.serializer.binary:
+                try:
+                    for data in messages:
+                        data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ValueError("a WAMP JSON message must be UTF-8") from None
+            head = self._frame_opcode
+            frames: list[bytes] = []
+            for data in messages:
+                length = len(data)
+                if length <= 125:
+                    frames.append(bytes((head, length)))
+                elif length <= 0xFFFF:
+                    frames.append(_HEAD16.pack(head, 126, length))
+                else:
+                    frames.append(_HEAD64.pack(head, 127, length))
+                frames.append(data)
+            async with self._send_lock:
+                if self._local_close or self._send_broken or ws.state is not ConnectionState.OPEN:
+                    raise TransportClosed(self._why_closed())
+                if self._control:
+                    await self._write_control()
+                await self._write(b"".join(frames))
+                if self._control:
+                    await self._write_control()
+            return
+        events: list[Message[Any]]
         if self.serializer.binary:
-            event = BytesMessage(data=data)
+            events = [BytesMessage(data=data) for data in messages]
         else:
             try:
-                event = TextMessage(data=data.decode("utf-8"))
+                events = [TextMessage(data=data.decode("utf-8")) for data in messages]
             except UnicodeDecodeError:
                 raise ValueError("a WAMP JSON message must be UTF-8") from None
         async with self._send_lock:
-            if self._local_close or self._send_broken or self._ws.state is not ConnectionState.OPEN:
+            if self._local_close or self._send_broken or ws.state is not ConnectionState.OPEN:
                 raise TransportClosed(self._why_closed())
             if self._control:
                 await self._write_control()
-            await self._write(self._ws.send(event))
+            await self._write(b"".join([ws.send(event) for event in events]))
             if self._control:
                 await self._write_control()
+
+    def receive_buffered(self) -> bytes | None:
+        """The next message if one is already received, else None (never waits)."""
+        if self._messages and not self._local_close and not self._receive_lock.locked():
+            return self._messages.popleft()
+        return None
 
     async def receive(self) -> bytes:
         """Receive the next complete message (its UTF-8 bytes for a text message).

@@ -422,6 +422,92 @@ async def test_a_batch_too_large_for_the_transport_is_split() -> None:
         assert conn.dropped == 0
 
 
+class ManyTransport(LimitedTransport):
+    """A LimitedTransport with the optional ``send_many`` (all or nothing, like
+    RawSocket's) and ``receive_buffered``; records what each write carried."""
+
+    def __init__(self, inner: MessageTransport, limit: float = math.inf) -> None:
+        super().__init__(inner, limit)
+        self.writes: list[int] = []  # messages per send / send_many
+        self.buffered = 0  # messages handed out by receive_buffered
+
+    async def send(self, data: bytes) -> None:
+        if len(data) <= self.limit:
+            self.writes.append(1)
+        await super().send(data)
+
+    async def send_many(self, messages: list[bytes]) -> None:
+        if any(len(data) > self.limit for data in messages):
+            raise ValueError(f"a message exceeds {self.limit}")
+        self.writes.append(len(messages))
+        for data in messages:
+            await self.inner.send(data)
+
+    def receive_buffered(self) -> bytes | None:
+        try:
+            data: bytes = self.inner._receive.receive_nowait()  # type: ignore[attr-defined]
+        except trio.WouldBlock:
+            return None
+        self.buffered += 1
+        return data
+
+
+def send_at_once(peer: Peer) -> None:
+    """Put all of ``peer``'s output in its transport without a checkpoint: the
+    router's reader finds it all there at once."""
+    for data in peer.session.data_to_send():
+        peer.transport._send.send_nowait(data)  # type: ignore[attr-defined]
+
+
+async def test_queued_messages_go_out_in_one_send_many() -> None:
+    async with hosting() as (host, _, nursery):
+        client_t, server_t = memory_transport_pair(wamp_core.get_serializer("json"))
+        many = ManyTransport(server_t)
+        nursery.start_soon(host.handle, many)
+        subscriber = Peer(client_t, many)
+        await subscriber.join()
+        await subscriber.subscribe()
+        pub_t, pub_server = memory_transport_pair(wamp_core.get_serializer("json"))
+        publisher_side = ManyTransport(pub_server)
+        nursery.start_soon(host.handle, publisher_side)
+        publisher = Peer(pub_t, publisher_side)
+        await publisher.join()
+        for n in range(6):
+            publisher.session.publish(TOPIC, [n])
+        send_at_once(publisher)
+        seen: list[int] = []
+        await read_events(subscriber, 6, seen)
+        assert seen == list(range(6))
+        assert publisher_side.buffered >= 1
+        assert max(many.writes) > 1
+        conn = host.connection_for(many)
+        assert conn is not None
+        await trio.testing.wait_all_tasks_blocked()
+        assert conn.sent == sum(many.writes) == 8  # WELCOME, SUBSCRIBED, 6 EVENTs
+
+
+async def test_a_send_many_too_large_for_the_transport_is_sent_one_by_one() -> None:
+    async with hosting() as (host, connect, nursery):
+        client_t, server_t = memory_transport_pair(wamp_core.get_serializer("json"))
+        many = ManyTransport(server_t)
+        nursery.start_soon(host.handle, many)
+        subscriber = Peer(client_t, many)
+        await subscriber.join()
+        await subscriber.subscribe()
+        many.limit = 200
+        publisher = await connect()
+        publisher.session.publish(TOPIC, [0])
+        publisher.session.publish(TOPIC, ["x" * 1000])
+        publisher.session.publish(TOPIC, [2])
+        send_at_once(publisher)
+        seen: list[int] = []
+        await read_events(subscriber, 2, seen)
+        assert seen == [0, 2]
+        conn = host.connection_for(many)
+        assert conn is not None
+        assert conn.dropped == 1
+
+
 # -- connections ending -------------------------------------------------------------------
 
 

@@ -562,3 +562,36 @@ async def test_sending_to_a_vanished_peer_ends_in_transport_closed() -> None:
     with pytest.raises(TransportClosed):
         await router.receive()
     await router.aclose()
+
+
+async def test_send_many_sends_one_frame_per_message() -> None:
+    router, client = await handshake(*await tcp_stream_pair(), "json")
+    assert isinstance(router, RawSocketTransport)
+    assert isinstance(client, RawSocketTransport)
+    messages = [b"[1]", b"", b"x" * 70_000, b"[2]"]
+    await router.send_many(messages)
+    with trio.fail_after(10):
+        received = [await client.receive()]
+        while len(received) < len(messages):
+            data = client.receive_buffered()
+            received.append(await client.receive() if data is None else data)
+    assert received == messages
+    assert client.receive_buffered() is None
+    await router.aclose()
+    await client.aclose()
+
+
+async def test_send_many_refuses_a_batch_over_the_peers_limit_and_sends_nothing() -> None:
+    router, client = await handshake(
+        *await tcp_stream_pair(), client_kwargs={"max_length_exponent": 0}
+    )
+    assert isinstance(router, RawSocketTransport)
+    with pytest.raises(ValueError, match="maximum of 512"):
+        await router.send_many([b"[1]", b"x" * 513])
+    await router.send(b"[2]")
+    with trio.fail_after(10):
+        assert await client.receive() == b"[2]"
+    await router.aclose()
+    with pytest.raises(TransportClosed):
+        await router.send_many([b"[3]"])
+    await client.aclose()

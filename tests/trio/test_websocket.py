@@ -737,3 +737,68 @@ async def test_trio_websocket_client_interop() -> None:
             await ws.ping(b"abc")  # returns when our pong arrives
             await ws.send_message(b"binary is accepted too")
             assert await ws.get_message() == "binary is accepted too"
+
+
+# -- several messages per write, messages already received ----------------------------
+
+
+@pytest.mark.parametrize("subprotocol", ["wamp.2.json", "wamp.2.msgpack"])
+async def test_send_many_frames_each_message_in_one_write(subprotocol: str) -> None:
+    # The server frames data itself (no masking, every length encoding); the
+    # client goes through wsproto: both must read the same messages back.
+    sizes = [0, 5, 125, 126, 65535, 65536, 70000]
+    messages = [b"[" + b"7" * max(0, size - 2) + b"]" if size else b"" for size in sizes]
+    async with ws_pair([subprotocol]) as (server, client):
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server.send_many, messages)
+                assert [await client.receive() for _ in messages] == messages
+            await client.send_many([b"[1]", b"[2]"])
+            assert [await server.receive() for _ in range(2)] == [b"[1]", b"[2]"]
+
+
+async def test_send_many_refuses_a_batch_with_invalid_utf8_and_sends_nothing() -> None:
+    async with ws_pair(["wamp.2.json"]) as (server, client):
+        with pytest.raises(ValueError, match="UTF-8"):
+            await server.send_many([b"[1]", b"\xff"])
+        with pytest.raises(ValueError, match="UTF-8"):
+            await client.send_many([b"[1]", b"\xff"])
+        await server.send(b"[2]")
+        with trio.fail_after(10):
+            assert await client.receive() == b"[2]"
+
+
+async def test_send_many_on_a_closed_transport_raises() -> None:
+    async with ws_pair(["wamp.2.cbor"]) as (server, client):
+        await server.aclose()
+        with pytest.raises(TransportClosed):
+            await server.send_many([b"\x01", b"\x02"])
+        with trio.fail_after(10), pytest.raises(TransportClosed):
+            await client.receive()
+
+
+async def test_send_many_writes_a_pending_pong_first() -> None:
+    async with raw_pair(["wamp.2.msgpack"]) as (server, raw):
+        server._control += server._ws.send(Ping(b"p").response())
+        await server.send_many([b"\x01", b"\x02"])
+        with trio.fail_after(10):
+            assert isinstance(await raw.next_event(), Pong)
+            first, second = await raw.next_event(), await raw.next_event()
+        assert isinstance(first, BytesMessage)
+        assert isinstance(second, BytesMessage)
+        assert (first.data, second.data) == (b"\x01", b"\x02")
+
+
+async def test_receive_buffered_gives_what_was_already_read() -> None:
+    async with raw_pair(["wamp.2.json"]) as (server, raw):
+        assert server.receive_buffered() is None
+        await raw.stream.send_all(
+            b"".join(masked_frame(1, payload) for payload in (b"[1]", b"[2]", b"[3]"))
+        )
+        with trio.fail_after(10):
+            received = [await server.receive()]
+            while len(received) < 3:
+                data = server.receive_buffered()
+                received.append(await server.receive() if data is None else data)
+        assert received == [b"[1]", b"[2]", b"[3]"]
+        assert server.receive_buffered() is None
