@@ -1,4 +1,5 @@
-"""Worker processes: each runs ``trio.run`` with sessions in one role.
+"""Worker processes: each runs sessions in one role -- the measured roles over
+``ws``/``rs``/``unix`` in ``_lean``'s selector loop, the others under ``trio.run``.
 
 The parent talks to a worker over a duplex pipe, in tuples:
 
@@ -29,6 +30,7 @@ import trio
 import wamp_core
 from wamp_trio import TransportClosed
 
+from ._lean import lean_main, runs_lean
 from ._session import BenchError, Connection, run_session
 from ._stats import Recorder
 
@@ -128,6 +130,9 @@ class _Control:
 def worker_main(pipe: Pipe, spec: WorkerSpec) -> None:
     """The worker process: run ``spec``'s role, reporting on ``pipe``."""
     raise_fd_limit()
+    if runs_lean(spec.role, spec.url):
+        lean_main(pipe, spec, describe)
+        return
     control = _Control(pipe)
     try:
         trio.run(_run, control, spec)

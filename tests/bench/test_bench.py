@@ -5,8 +5,10 @@ Nothing here asserts on timing."""
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +28,10 @@ from tests.bench import (
     serve_echo,
 )
 from tests.conformance.harness import running
+
+# Imported by name: its import order then does not depend on whether wamp_bench is
+# first-party (see tests/bench/__init__.py).
+_lean = importlib.import_module("wamp_bench._lean")
 
 BENCHMARKS = str(Path(__file__).resolve().parents[2] / "benchmarks")
 
@@ -264,3 +270,64 @@ async def test_the_command_exits_1_on_failure_and_2_on_bad_options() -> None:
     assert done.returncode == 1
     assert b"wampcore bench: caller" in done.stderr or b"wampcore bench: callee" in done.stderr
     assert b"FAILED" in done.stdout
+
+
+async def test_fanout_and_rpc_throughput_over_rawsocket_json() -> None:
+    """The lean loops' JSON fast paths (sliced answers, events and YIELDs)."""
+    async with running() as urls:
+        fanout = await bench(
+            workload="fanout", url=urls["rawsocket"], subscribers=3, processes=1, window=10,
+            warmup=0.2, duration=0.5,
+        )  # fmt: skip
+        throughput = await bench(
+            workload="rpc-throughput", url=urls["websocket"], outstanding=6, processes=2,
+            warmup=0.2, duration=0.5,
+        )  # fmt: skip
+    results = check_ok(fanout)
+    assert results["events"] > 0
+    assert results["publish_errors"] == results["malformed_events"] == 0
+    check_latency(results["latency_us"], samples=results["events"])
+    results = check_ok(throughput)
+    assert results["calls"] > 0
+    assert results["errors"] == 0
+    assert results["invocations_per_callee"][0] >= results["calls"]
+
+
+@pytest.mark.parametrize("codec", ["json", "msgpack", "cbor"])
+def test_lean_templates_and_peeks(codec: str) -> None:
+    dumps, loads = _lean.CODECS[codec]
+    call = loads(_lean.call_encoder(codec, "a.proc", "xy%s")(12345))
+    assert call == [48, 12345, {}, "a.proc", ["xy%s"]]
+    publish = loads(_lean.publish_encoder(codec, "a.%d", "p")(7))
+    assert publish[:4] == [16, 7, {"acknowledge": True}, "a.%d"]
+    assert publish[4][0] == "p"
+    assert type(publish[4][1]) is int
+    peek = _lean.answer_peek(codec, 50)
+    assert peek(dumps([50, 99, {}, ["x"]]))[:2] == (50, 99)
+    assert peek(dumps([8, 48, 98, {}, "wamp.error.no_such_procedure"]))[:2] == (8, 98)
+    assert peek(dumps([36, 1, 2, {}, ["x", 5]]))[0] == 36
+    event = _lean.event_peek(codec)
+    assert event(dumps([36, 1, 2, {}, ["x,y", 1234]])) == 1234
+    assert event(dumps([36, 1, 2, {}, ["x", 5], {"k": 1}])) == 5
+    assert event(dumps([36, 1, 2, {}, ["x"]])) is False
+    assert event(dumps([36, 1, 2, {}, ["x", "5"]])) is False
+    assert event(dumps([17, 1, 2])) is None
+
+
+def test_lean_websocket_framing() -> None:
+    """Fragments are joined, a PING gets its PONG, frames are masked (zero key)."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        link = _lean.Link(ours, websocket=True, binary=False)
+        ours.setblocking(False)
+        theirs.sendall(
+            bytes((0x01, 3)) + b"[1," + bytes((0x89, 2)) + b"hi" + bytes((0x80, 3)) + b"2]x"
+            + bytes((0x81, 126)) + (200).to_bytes(2, "big") + b"y" * 200
+        )  # fmt: skip
+        payloads: list[bytes] = []
+        while len(payloads) < 2:
+            payloads += link.read()
+        assert payloads == [b"[1,2]x", b"y" * 200]
+        assert theirs.recv(100) == bytes((0x8A, 0x82, 0, 0, 0, 0)) + b"hi"
+        assert link.frame(b"abc") == bytes((0x81, 0x83, 0, 0, 0, 0)) + b"abc"
+        assert link.frame(b"z" * 300)[:8] == bytes((0x81, 0xFE, 1, 44, 0, 0, 0, 0))
