@@ -18,6 +18,7 @@ and re-encoding yields the same list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -125,21 +126,22 @@ class Message:
     @classmethod
     def from_list(cls, raw: list[Any]) -> Message:
         """Build the message from a decoded list (type code included), validating it."""
-        name = cls.type.name
-        if not cls._min_len <= len(raw) <= len(cls._schema) + 1:
-            lo, hi = cls._min_len, len(cls._schema) + 1
+        schema = cls._schema
+        if not cls._min_len <= len(raw) <= len(schema) + 1:
+            lo, hi = cls._min_len, len(schema) + 1
             count = str(lo) if lo == hi else f"{lo} to {hi}"
-            raise RemoteProtocolError(f"{name} must have {count} elements, got {len(raw)}")
-        for index in range(1, len(raw)):
-            element, kind = cls._schema[index - 1]
-            problem = _check(kind, raw[index])
-            if problem is not None:
-                raise RemoteProtocolError(f"{name}.{element} {problem}")
-        return cls(*raw[1:])
+            raise RemoteProtocolError(f"{cls.type.name} must have {count} elements, got {len(raw)}")
+        # The element's predicate first (the common, valid case); _check() tells why not.
+        args = raw[1:]
+        for index, (valid, value) in enumerate(zip(_VALIDATORS[cls], args)):
+            if not valid(value):
+                element, kind = schema[index]
+                raise RemoteProtocolError(f"{cls.type.name}.{element} {_check(kind, value)}")
+        return cls(*args)
 
 
 def _is_dict(value: object) -> bool:
-    return isinstance(value, dict) and all(type(key) is str for key in value)
+    return isinstance(value, dict) and (not value or all(type(key) is str for key in value))
 
 
 def _show(value: object, width: int) -> str:
@@ -153,32 +155,34 @@ def _show(value: object, width: int) -> str:
     return text[:width]
 
 
-def _check(kind: str, value: Any) -> str | None:
-    """Return why ``value`` is not of ``kind``, or None when it is."""
+# kind -> predicate: is the value of that kind (else _check() says why not).
+_VALID: dict[str, Callable[[Any], bool]] = {
+    "id": lambda value: type(value) is int and 1 <= value <= MAX_ID,
+    "id0": lambda value: type(value) is int and 0 <= value <= MAX_ID,
+    "reqtype": lambda value: (
+        isinstance(value, int) and not isinstance(value, bool) and value in ERROR_REQUEST_TYPES
+    ),
+    "uri": lambda value: type(value) is str,
+    "str": lambda value: type(value) is str,
+    "list": lambda value: isinstance(value, list),
+    "dict": _is_dict,
+}
+
+
+def _check(kind: str, value: Any) -> str:
+    """Why ``value`` is not of ``kind`` (its ``_VALID`` predicate is false)."""
     if kind == "id":
-        if type(value) is int and 1 <= value <= MAX_ID:
-            return None
         return f"must be an ID in [1, 2^53], got {_show(value, 60)}"
     if kind == "id0":  # request ID, or 0 in the revocation form
-        if type(value) is int and 0 <= value <= MAX_ID:
-            return None
         return f"must be an ID in [1, 2^53] (or 0 for a revocation), got {_show(value, 60)}"
     if kind == "reqtype":
         # A MessageType member (an IntEnum) is accepted, a bool is not.
-        if isinstance(value, int) and not isinstance(value, bool) and value in ERROR_REQUEST_TYPES:
-            return None
         return f"must be one of {_REQUEST_TYPE_TEXT}, got {_show(value, 60)}"
     if kind in ("uri", "str"):
-        if type(value) is str:
-            return None
         return f"must be a string, got {type(value).__name__}"
     if kind == "list":
-        if isinstance(value, list):
-            return None
         return f"must be a list, got {type(value).__name__}"
     # "dict"
-    if _is_dict(value):
-        return None
     if isinstance(value, dict):
         return "must be a dict with string keys"
     return f"must be a dict, got {type(value).__name__}"
@@ -643,6 +647,11 @@ _CLASSES: dict[int, type[Message]] = {
         Register, Registered, Unregister, Unregistered, Invocation, Interrupt, Yield,
     )
 }  # fmt: skip
+
+# Each message class's element predicates, in schema order (see Message.from_list).
+_VALIDATORS: dict[type[Message], tuple[Callable[[Any], bool], ...]] = {
+    cls: tuple(_VALID[kind] for _, kind in cls._schema) for cls in _CLASSES.values()
+}
 
 
 def parse_message(raw: object) -> Message:

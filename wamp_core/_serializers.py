@@ -23,12 +23,14 @@ import base64
 import io
 import json
 import math
+import re
 import struct
 from collections.abc import Iterable
 from typing import Any
 
 import cbor2
 import msgpack
+import orjson
 
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._messages import Message, parse_message
@@ -91,11 +93,48 @@ def _unbinary(value: Any) -> Any:
     return value
 
 
+# orjson is the fast path; the standard library's json module the reference, used
+# whenever orjson could differ from it. orjson writes NaN and infinities as
+# null (the reference refuses them), so an output holding "null" is made again;
+# it refuses integers beyond 64 bits, lone surrogates and non-string keys (the
+# reference writes "1" for a key 1), and those are made again too. The
+# reference also calls _json_default for what orjson would pass to it.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def _json_dumps(obj: Any) -> bytes:
-    return _json_encoder.encode(obj).encode("utf-8")
+    try:
+        data = orjson.dumps(obj, default=_json_default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        data = b"null"
+    if b"null" in data:
+        return _json_encoder.encode(obj).encode("utf-8")
+    # orjson's bytes keep their over-allocated buffer (4 KiB at least): a copy of
+    # the exact size is what is kept (message caches) and queued.
+    return memoryview(data).tobytes()
+
+
+# orjson reads an integer beyond 64 bits as a float: such input (19 digits in a
+# row or more) takes the reference path, as does anything orjson refuses, so
+# that the errors are the reference's.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def _json_loads(data: bytes) -> Any:
+    if _LONG_NUMBER.search(data) is None:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if b"\\u0000" in data:
+                obj = _unbinary(obj)
+            # orjson refuses lone surrogates itself.
+            return obj
+    return _json_loads_reference(data)
+
+
+def _json_loads_reference(data: bytes) -> Any:
     text = data.decode("utf-8")
     obj = _json_decoder.decode(text)
     # A NUL can only appear in a JSON string as the escape \u0000, so the

@@ -17,6 +17,15 @@ full queue stops answering pings and the closing handshake):
   once when the send lock is free, or by the task holding the lock right after
   its own write. Two peers whose writers are both stuck on full buffers thus
   cannot deadlock on a ping.
+- In the server role the data phase is parsed here, not by wsproto: data,
+  continuation, ping and pong frames (unmasked with one big-integer XOR per
+  frame). At the first frame it does not handle (a close frame, or anything
+  invalid in a frame header: reserved bits, unknown opcode, unmasked frame,
+  oversized or fragmented control frame, non-minimal length) the rest of the
+  input goes to wsproto, which thus keeps the closing handshake and its error
+  reports; only errors that depend on state (a data frame inside a fragmented
+  message: 1002; invalid UTF-8 in a text message: 1007; over
+  ``max_message_size``: 1009) are reported here, as wsproto words them.
 - Sends are serialized by a ``trio.Lock``, so concurrent senders never interleave
   frames. A send cancelled half-way leaves the stream in an unknown state, so
   the transport is then broken and its stream closed.
@@ -42,7 +51,7 @@ from typing import Any
 import h11
 import trio
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
+from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -54,6 +63,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.frame_protocol import Opcode
 from wsproto.utilities import RemoteProtocolError as WSRemoteProtocolError
 
 from wamp_core import SERIALIZERS, LocalProtocolError, Serializer, get_serializer
@@ -93,6 +103,23 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _NORMAL_CLOSURE = 1000
 _ABNORMAL_CLOSURE = 1006
 _MESSAGE_TOO_BIG = 1009
+_PROTOCOL_ERROR = 1002
+_INVALID_PAYLOAD = 1007
+
+# Opcodes the server's own frame parser handles: continuation, text, binary,
+# ping, pong. Everything else (close, reserved opcodes) goes to wsproto.
+_FAST_OPCODES = frozenset((0x0, 0x1, 0x2, 0x9, 0xA))
+
+
+def _unmask(data: bytes, mask: bytes) -> bytes:
+    """XOR ``data`` with the repeated 4-byte ``mask``, as one big-integer XOR."""
+    length = len(data)
+    key = mask * ((length + 3) >> 2)
+    if len(key) != length:
+        key = key[:length]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
+        length, "little"
+    )
 
 
 class WebSocketHandshakeError(Exception):
@@ -226,7 +253,7 @@ class WebSocketTransport:
     def __init__(
         self,
         stream: trio.abc.Stream,
-        ws: WSConnection,
+        ws: WSConnection | Connection,
         serializer: Serializer,
         *,
         max_message_size: int,
@@ -255,8 +282,19 @@ class WebSocketTransport:
         # First header byte of our data frames when we frame them ourselves (server
         # role: no masking; no extension is ever negotiated), else 0: wsproto does.
         self._frame_opcode = 0 if ws.client else (0x82 if serializer.binary else 0x81)
+        # Our own frame parser (server role) until it hands over to wsproto.
+        self._fast = not ws.client
+        self._initial = b""  # bytes read with the handshake, not parsed yet
+        self._rbuf = b""  # unparsed input, from the start of a frame
+        self._skip = 0  # bytes of a dropped frame's payload still to discard
+        self._fragment = 0  # opcode of the fragmented message in progress, else 0
+        self._need = 0  # bytes still missing from a large incomplete frame
+        self._chunks: list[bytes] = []  # ... and what was received of it
         if received:
-            ws.receive_data(received)
+            if self._fast:
+                self._initial = received
+            else:
+                ws.receive_data(received)
 
     # -- the MessageTransport interface --
 
@@ -343,6 +381,9 @@ class WebSocketTransport:
                     return self._messages.popleft()
                 if self._ended.is_set():
                     raise TransportClosed(self._why_closed())
+                if self._fast:
+                    await self._read_fast()
+                    continue
                 await self._handle_events()
                 if not (self._messages or self._ended.is_set() or self._local_close):
                     await self._read()
@@ -380,6 +421,155 @@ class WebSocketTransport:
             return bytes(await self._stream.receive_some(_RECEIVE_SIZE))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
+
+    async def _read_fast(self) -> None:
+        """Read and parse with our own frame parser (server role, data phase)."""
+        if self._initial:
+            data, self._initial = self._initial, b""
+        else:
+            data = await self._receive_some()
+            if not data:
+                # The end of the stream: wsproto reports close code 1006.
+                self._fast = False
+                self._ws.receive_data(None)
+                return
+        failure = self._parse(data, True)
+        if failure is not None:
+            code, reason = failure
+            self._parser_failed = code != _MESSAGE_TOO_BIG
+            await self._fail(code, reason)
+        elif self._control:
+            await self._flush_control(wait=False)
+
+    def _hand_over(self, rest: bytes) -> None:
+        """Leave the rest of the input (from a frame's start) and all that follows to wsproto."""
+        self._fast = False
+        self._rbuf = b""
+        self._ws.receive_data(rest)
+
+    def _parse(self, data: bytes, deliver: bool) -> tuple[int, str] | None:
+        """Parse complete frames out of the input; keep the rest for later.
+
+        With ``deliver`` (the connection is open) messages are queued and pings
+        answered; without, data frames are dropped (we are closing). Returns the
+        close code and reason of an error found here, or None.
+        """
+        if self._need:
+            # A frame is incomplete: gather its chunks, join them once it is whole
+            # (not at every read: a large frame would be copied over and over).
+            self._chunks.append(data)
+            self._need -= len(data)
+            if self._need > 0:
+                return None
+            self._need = 0
+            buf = b"".join(self._chunks)
+            self._chunks = []
+        elif self._rbuf:
+            buf = self._rbuf + data
+        else:
+            buf = data
+        if self._skip:
+            if self._skip >= len(buf):
+                self._skip -= len(buf)
+                self._rbuf = b""
+                return None
+            buf = buf[self._skip :]
+            self._skip = 0
+        size = len(buf)
+        pos = 0
+        while size - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            opcode = b0 & 0x0F
+            length = b1 & 0x7F
+            if (
+                b0 & 0x70  # reserved bits: no extension is negotiated
+                or not b1 & 0x80  # a client frame must be masked
+                or opcode not in _FAST_OPCODES
+                or (opcode >= 8 and (length > 125 or not b0 & 0x80))
+                or (opcode == 0 and not self._fragment)
+            ):
+                self._hand_over(buf[pos:])
+                return None
+            if length < 126:
+                start = pos + 6
+            elif length == 126:
+                if size - pos < 4:
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                if length < 126:
+                    self._hand_over(buf[pos:])
+                    return None
+                start = pos + 8
+            else:
+                if size - pos < 10:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                if length <= 0xFFFF or length >> 63:
+                    self._hand_over(buf[pos:])
+                    return None
+                start = pos + 14
+            if start > size:
+                break
+            end = start + length
+            if opcode < 8:
+                if opcode and self._fragment:
+                    self._rbuf = b""
+                    return _PROTOCOL_ERROR, f"expected CONTINUATION, got {Opcode(opcode)!r}"
+                failure = None
+                if not deliver or len(self._partial) + length > self._max_message_size:
+                    # Dropped unread: we are closing, or it is too big (1009).
+                    if deliver:
+                        failure = (
+                            _MESSAGE_TOO_BIG,
+                            f"message larger than {self._max_message_size} bytes",
+                        )
+                        self._partial = bytearray()
+                    self._fragment = 0 if b0 & 0x80 else (opcode or self._fragment)
+                    if end > size:
+                        self._skip = end - size
+                        end = size
+                    pos = end
+                    if failure is not None:
+                        self._rbuf = buf[pos:]
+                        return failure
+                    continue
+                if end > size:
+                    if end - size > _RECEIVE_SIZE:
+                        self._need = end - size
+                        self._chunks = [buf[pos:]]
+                        self._rbuf = b""
+                        return None
+                    break
+                payload = _unmask(buf[start:end], buf[start - 4 : start])
+                pos = end
+                if not b0 & 0x80:  # a fragment, more to come
+                    if opcode:
+                        self._fragment = opcode
+                    self._partial += payload
+                    continue
+                if not opcode:  # the last fragment
+                    if self._partial:
+                        self._partial += payload
+                        payload = bytes(self._partial)
+                        self._partial = bytearray()
+                    opcode, self._fragment = self._fragment, 0
+                if opcode == 1 and not payload.isascii():
+                    try:
+                        payload.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        self._rbuf = b""
+                        return _INVALID_PAYLOAD, str(exc)
+                self._messages.append(payload)
+                continue
+            if end > size:
+                break
+            if opcode == 0x9 and deliver:
+                payload = _unmask(buf[start:end], buf[start - 4 : start])
+                self._control += bytes((0x8A, length)) + payload
+            pos = end  # a pong, or a ping while closing: nothing to do
+        self._rbuf = buf[pos:] if pos < size else b""
+        return None
 
     async def _read(self) -> None:
         data = await self._receive_some()
@@ -464,8 +654,21 @@ class WebSocketTransport:
             # that it sees our close frame and the end of the stream, then wait
             # for its end of the stream.
             await self._send_eof()
+        elif (
+            self._fast
+            and self._ws.state is ConnectionState.LOCAL_CLOSING
+            and self._rbuf
+            # What is left unparsed may hold the peer's close frame.
+            and self._parse(b"", False) is not None
+        ):
+            self._parser_failed = True
+            return
         while not self._ended.is_set():
-            if not self._parser_failed and self._ws.state is not ConnectionState.OPEN:
+            if (
+                not self._parser_failed
+                and not self._fast
+                and self._ws.state is not ConnectionState.OPEN
+            ):
                 for event in self._ws.events():
                     if isinstance(event, CloseConnection):
                         if self._ws.state is not ConnectionState.CLOSED:
@@ -475,7 +678,11 @@ class WebSocketTransport:
             if not data:
                 return
             if not self._parser_failed and self._ws.state is ConnectionState.LOCAL_CLOSING:
-                self._ws.receive_data(data)
+                if not self._fast:
+                    self._ws.receive_data(data)
+                elif self._parse(data, False) is not None:
+                    self._parser_failed = True  # a broken fragmented message
+                    return
 
     # -- writing --
 
@@ -685,9 +892,13 @@ async def _server_handshake(
         http_headers=headers,
     )
     logger.debug("WebSocket connection from %s (%s)", peer, chosen)
+    # The open connection alone: the handshake's state (an h11 connection and
+    # the request) is not kept for the connection's lifetime.
+    connection = ws.connection
+    assert connection is not None  # set by sending AcceptConnection
     return WebSocketTransport(
         stream,
-        ws,
+        connection,
         get_serializer(chosen),
         max_message_size=max_message_size,
         close_timeout=close_timeout,

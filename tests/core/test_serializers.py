@@ -55,6 +55,7 @@ from wamp_core import (
     Unsubscribed,
     Welcome,
     Yield,
+    _serializers,
     get_serializer,
     parse_message,
     serializer_for_rawsocket,
@@ -1096,3 +1097,76 @@ def test_json_surrogate_pairs_are_accepted() -> None:
     from wamp_core import get_serializer
 
     assert get_serializer("json").loads(b'["\\ud83d\\ude00", "\\u00e9"]') == ["\U0001f600", "é"]
+
+
+# -- the orjson fast path and the standard-library reference ---------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [1, "x", {"k": [1.5, -0.0, True, None]}],
+        [2**63, -(2**63), 2**64 - 1],
+        ["ü€😀", "null", {"a": None}],
+        [b"\x00\x01", bytearray(b"ab"), memoryview(b"cd")],
+        {1: "an integer key", "k": (1, 2)},
+        [2**64, -(2**63) - 1, 10**40],
+    ],
+)
+def test_json_dumps_matches_the_reference(value: Any) -> None:
+    """orjson's output, or the reference's when orjson cannot be trusted, always
+    decodes (with the standard library) to what the reference encodes."""
+    reference = _serializers._json_encoder.encode(value)
+    assert json.loads(JSON.dumps(value)) == json.loads(reference)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_json_dumps_refuses_nan_and_infinities(value: float) -> None:
+    # orjson writes them as null: the output is made again by the reference.
+    with pytest.raises(SerializationError):
+        JSON.dumps([1, {"x": [value]}])
+
+
+@pytest.mark.parametrize("value", ["a\ud800", dataclasses.make_dataclass("D", [])()])
+def test_json_dumps_refuses_what_the_reference_refuses(value: Any) -> None:
+    with pytest.raises(SerializationError):
+        JSON.dumps([value])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[1234567890123456789]",
+        b'[12345678901234567890, ["\\ud83d\\ude00"], {"k": "\\uD83D\\uDE00"}]',
+        b"[-9223372036854775809]",
+        b"[18446744073709551616]",
+        b"[123456789012345678901234567890, 1.5]",
+        b'["\\u0000AAE=", 1]',
+        b'{"k": "\\ud83d\\ude00", "n": null}',
+        b"[0.1, -0.0, 1e308, 2.2250738585072014e-308]",
+    ],
+)
+def test_json_loads_matches_the_reference(data: bytes) -> None:
+    value = JSON.loads(data)
+    assert value == _serializers._json_loads_reference(data)
+    assert repr(value) == repr(_serializers._json_loads_reference(data))
+
+
+def test_json_loads_keeps_big_integers_exact() -> None:
+    assert JSON.loads(b"[123456789012345678901234567890]") == [123456789012345678901234567890]
+    assert JSON.loads(b"[-18446744073709551617]") == [-18446744073709551617]
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"[NaN]", "NaN is not valid JSON"),
+        (b"[1e400]", "number out of range"),
+        (b'["\\ud800"]', "surrogate"),
+        (b'[1, "\\udc00"]', "surrogate"),
+        (b"[1]x", "Extra data"),
+    ],
+)
+def test_json_loads_errors_are_the_references(data: bytes, problem: str) -> None:
+    with pytest.raises(RemoteProtocolError, match=problem):
+        JSON.loads(data)

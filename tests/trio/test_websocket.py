@@ -802,3 +802,198 @@ async def test_receive_buffered_gives_what_was_already_read() -> None:
                 received.append(await server.receive() if data is None else data)
         assert received == [b"[1]", b"[2]", b"[3]"]
         assert server.receive_buffered() is None
+
+
+# -- the server's own frame parser (data phase) ------------------------------------------
+
+
+def frame_with_key(opcode: int, payload: bytes, key: bytes, *, fin: bool = True) -> bytes:
+    head = masked_frame(opcode, b"", fin=fin)[:1]
+    length = len(payload)
+    if length < 126:
+        head += bytes([0x80 | length])
+    elif length < 1 << 16:
+        head += bytes([0x80 | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 126, 127, 65535, 65536, 70001])
+@pytest.mark.parametrize("key", [b"\0\0\0\0", b"\xff\xff\xff\xff", b"\x01\x80\x7f\xfe"])
+async def test_every_length_class_and_mask_is_unmasked(length: int, key: bytes) -> None:
+    payload = bytes(range(256)) * (length // 256 + 1)
+    payload = payload[:length]
+    async with raw_pair(["wamp.2.msgpack"]) as (server, raw):
+        await raw.stream.send_all(frame_with_key(0x2, payload, key))
+        assert await server.receive() == payload
+
+
+async def test_frames_split_anywhere_are_parsed() -> None:
+    data = (
+        masked_frame(0x1, b"[1]")
+        + masked_frame(0x9, b"ping")
+        + masked_frame(0x1, b"[" + b"2" * 300 + b"]")
+        + masked_frame(0xA, b"pong")
+        + masked_frame(0x2, b"x" * 70000)
+        + masked_frame(0x1, b"[4,", fin=False)
+        + masked_frame(0x0, b"5]")
+    )
+    expected = [b"[1]", b"[" + b"2" * 300 + b"]", b"x" * 70000, b"[4,5]"]
+    async with raw_pair(["wamp.2.json"]) as (server, _raw):
+        for step in (1, 2, 3, 7, 13, 1000):
+            for start in range(0, len(data), step):
+                assert server._parse(data[start : start + step], True) is None
+            assert list(server._messages) == expected
+            assert bytes(server._control) == b"\x8a\x04ping"
+            assert server._fast
+            server._messages.clear()
+            server._control.clear()
+
+
+async def test_fragmented_messages_with_control_frames_between() -> None:
+    async with raw_pair(["wamp.2.msgpack"]) as (server, raw):
+        await raw.stream.send_all(
+            masked_frame(0x2, b"", fin=False)  # an empty first fragment
+            + masked_frame(0x0, b"ab", fin=False)
+            + masked_frame(0x9, b"p1")
+            + masked_frame(0xA, b"ignored")
+            + masked_frame(0x0, b"", fin=False)
+            + masked_frame(0x0, b"cd")
+            + masked_frame(0x1, b"[", fin=False)
+            + masked_frame(0x0, b"]")
+            + masked_frame(0x2, b"", fin=False)
+            + masked_frame(0x0, b"")
+        )
+        assert await server.receive() == b"abcd"
+        assert await raw.next_event() == Pong(payload=b"p1")
+        assert await server.receive() == b"[]"
+        assert await server.receive() == b""
+        assert server._fast
+
+
+async def test_invalid_utf8_in_a_fragmented_text_message_closes_with_1007() -> None:
+    await check_protocol_error(
+        masked_frame(0x1, b"[\xc3", fin=False) + masked_frame(0x0, b"\x28]"), 1007
+    )
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        masked_frame(0x1, b"[", fin=False) + masked_frame(0x1, b"]"),  # not a continuation
+        masked_frame(0x2, b"[", fin=False) + masked_frame(0x2, b"]"),
+        masked_frame(0x0, b"[]"),  # a continuation of nothing
+        bytes([0xC1]) + masked_frame(0x1, b"[]")[1:],  # a reserved bit
+        masked_frame(0x3, b"[]"),  # a reserved opcode
+        masked_frame(0xB, b""),
+        masked_frame(0x9, b"x" * 126),  # a control frame over 125 bytes
+        masked_frame(0x9, b"x", fin=False),  # a fragmented control frame
+        b"\x82\xfe\x00\x05" + b"\0" * 4 + b"12345",  # 2 length bytes for a short frame
+        b"\x82\xff" + struct.pack("!Q", 300) + b"\0" * 4 + b"x" * 300,  # 8 for a medium one
+        b"\x82\xff" + struct.pack("!Q", 1 << 63) + b"\0" * 4,  # the top bit set
+        masked_frame(0x2, b"[]", mask=False),
+        masked_frame(0x1, b"[", fin=False) + masked_frame(0x2, b"x", mask=False),
+    ],
+)
+async def test_protocol_errors_close_with_1002(frame: bytes) -> None:
+    await check_protocol_error(frame, 1002)
+
+
+async def test_close_frame_inside_a_fragmented_message() -> None:
+    async with raw_pair(["wamp.2.json"]) as (server, raw):
+        await raw.stream.send_all(
+            masked_frame(0x1, b"[1]")
+            + masked_frame(0x1, b"[2,", fin=False)
+            + masked_frame(0x8, struct.pack("!H", 4000) + b"bye")
+        )
+        assert await server.receive() == b"[1]"
+        with pytest.raises(TransportClosed, match="4000 bye"):
+            await server.receive()
+        event = await raw.next_event()
+        assert isinstance(event, CloseConnection)
+        assert (event.code, event.reason) == (4000, "bye")
+        assert server.close_code == 4000
+
+
+async def test_an_announced_oversize_frame_closes_with_1009_and_is_skipped() -> None:
+    async with raw_pair(["wamp.2.msgpack"], max_message_size=100) as (server, raw):
+        head = b"\x82\xff" + struct.pack("!Q", 100_000) + b"\0" * 4
+        async with trio.open_nursery() as nursery:
+
+            async def peer() -> None:
+                await raw.stream.send_all(head + b"x" * 1000)
+                event = await raw.next_event()
+                assert isinstance(event, CloseConnection)
+                assert event.code == 1009
+                # The rest of the frame, a late message, a ping, then the answer.
+                await raw.stream.send_all(b"y" * 99_000)
+                await raw.stream.send_all(masked_frame(0x2, b"late") + masked_frame(0x9, b""))
+                await raw.send(event.response())
+                assert await raw.next_event() is None
+
+            nursery.start_soon(peer)
+            with pytest.raises(TransportClosed, match="1009"):
+                await server.receive()
+        assert server.close_code == 1009
+
+
+async def test_the_peer_close_frame_already_read_ends_our_close() -> None:
+    async with raw_pair(["wamp.2.msgpack"], max_message_size=10) as (server, raw):
+        # An oversize message and the peer's close frame arrive in one read.
+        await raw.stream.send_all(
+            masked_frame(0x2, b"x" * 11)
+            + masked_frame(0x2, b"dropped", fin=False)
+            + masked_frame(0x8, struct.pack("!H", 1000))
+        )
+        with pytest.raises(TransportClosed, match="1009"):
+            await server.receive()
+        event = await raw.next_event()
+        assert isinstance(event, CloseConnection)
+        assert event.code == 1009
+
+
+async def test_a_broken_fragment_while_closing_ends_the_close() -> None:
+    async with raw_pair(["wamp.2.msgpack"]) as (server, raw):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.aclose)
+            event = await raw.next_event()
+            assert isinstance(event, CloseConnection)
+            await raw.stream.send_all(
+                masked_frame(0x2, b"late", fin=False)
+                + masked_frame(0x9, b"unanswered")
+                + masked_frame(0x2, b"not a continuation")
+            )
+            # The server gives up parsing: it half-closes and waits for our end.
+            assert await raw.stream.receive_some() == b""
+            await raw.stream.aclose()
+        assert server.close_code == 1000
+
+
+async def test_a_broken_fragment_already_read_when_closing() -> None:
+    async with raw_pair(["wamp.2.msgpack"], max_message_size=10) as (server, raw):
+        await raw.stream.send_all(
+            masked_frame(0x2, b"x" * 11)
+            + masked_frame(0x2, b"a", fin=False)
+            + masked_frame(0x2, b"b")
+        )
+        async with trio.open_nursery() as nursery:
+
+            async def peer() -> None:
+                event = await raw.next_event()
+                assert isinstance(event, CloseConnection)
+                assert event.code == 1009
+                assert await raw.stream.receive_some() == b""
+                await raw.stream.aclose()
+
+            nursery.start_soon(peer)
+            with pytest.raises(TransportClosed, match="1009"):
+                await server.receive()
+
+
+async def test_the_client_role_keeps_wsproto_for_reading() -> None:
+    async with ws_pair(["wamp.2.json"]) as (server, client):
+        assert server._fast
+        assert not client._fast
+        await server.send(b"[1]")
+        assert await client.receive() == b"[1]"
