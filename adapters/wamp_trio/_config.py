@@ -367,7 +367,31 @@ def _principal_authenticator(realms: list[RealmConfig]) -> wamp_core.PrincipalAu
     )
 
 
-class _WithProcedure:
+class _Delegating:
+    """An authenticator that hands each HELLO and AUTHENTICATE to the one ``_for``
+    picks (the same one for both, since the pick depends on the HELLO only)."""
+
+    def _for(self, info: wamp_core.HelloInfo) -> wamp_core.Authenticator:
+        raise NotImplementedError
+
+    def hello(
+        self, info: wamp_core.HelloInfo
+    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
+        """Answer HELLO with the chosen authenticator."""
+        return self._for(info).hello(info)
+
+    def authenticate(
+        self,
+        info: wamp_core.HelloInfo,
+        challenge: wamp_core.AuthChallenge,
+        signature: str,
+        extra: dict[str, Any],
+    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
+        """Verify AUTHENTICATE with the authenticator that sent the CHALLENGE."""
+        return self._for(info).authenticate(info, challenge, signature, extra)
+
+
+class _WithProcedure(_Delegating):
     """A realm's principals, then its authenticator procedure for every other
     authid (in ``ticket`` mode: for every HELLO that offers a ticket)."""
 
@@ -388,24 +412,8 @@ class _WithProcedure:
             return self.static  # anonymous, if the realm allows it
         return self.dynamic
 
-    def hello(
-        self, info: wamp_core.HelloInfo
-    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
-        """Answer HELLO with the principal's methods or the procedure."""
-        return self._for(info).hello(info)
 
-    def authenticate(
-        self,
-        info: wamp_core.HelloInfo,
-        challenge: wamp_core.AuthChallenge,
-        signature: str,
-        extra: dict[str, Any],
-    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
-        """Verify AUTHENTICATE with whoever sent the CHALLENGE."""
-        return self._for(info).authenticate(info, challenge, signature, extra)
-
-
-class _RealmAuthenticator:
+class _RealmAuthenticator(_Delegating):
     """Each secured realm's authenticator; anonymous sessions for every other realm."""
 
     def __init__(self, realms: dict[str, wamp_core.Authenticator]) -> None:
@@ -414,22 +422,6 @@ class _RealmAuthenticator:
 
     def _for(self, info: wamp_core.HelloInfo) -> wamp_core.Authenticator:
         return self.realms.get(info.realm, self.open)
-
-    def hello(
-        self, info: wamp_core.HelloInfo
-    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
-        """Answer HELLO with the realm's authenticator."""
-        return self._for(info).hello(info)
-
-    def authenticate(
-        self,
-        info: wamp_core.HelloInfo,
-        challenge: wamp_core.AuthChallenge,
-        signature: str,
-        extra: dict[str, Any],
-    ) -> wamp_core.AuthOutcome | wamp_core.Pending[wamp_core.AuthOutcome]:
-        """Verify AUTHENTICATE with the realm's authenticator."""
-        return self._for(info).authenticate(info, challenge, signature, extra)
 
 
 class _RealmAuthorizer:
