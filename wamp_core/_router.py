@@ -376,6 +376,10 @@ class Realm:
         self.dealer = Dealer(router, rng)
 
 
+_ROLES_SHARED = 64
+"""How many distinct HELLO roles announcements a router keeps one copy of."""
+
+
 class Router:
     """A WAMP router (Basic Profile and the message-level Advanced features), sans-IO.
 
@@ -432,6 +436,9 @@ class Router:
         self.realms: dict[str, Realm] = {}
         self._sessions: dict[int, RouterSession] = {}  # established, by session ID
         self._attached: dict[RouterSession, None] = {}
+        # HELLO.Details.roles seen so far, by repr: sessions announcing the same
+        # roles (clients of one library) share one copy.
+        self._roles_seen: dict[str, dict[str, Any]] = {}
         self._out: list[Delivery] = []
         self.closing: str | None = None
         """The reason given to ``shutdown()``, once it was called."""
@@ -795,8 +802,19 @@ class Router:
             return
         session_id = self.new_router_id(self._sessions)
         info = HelloInfo(message.realm, message.details, session_id, session.transport, self.now)
-        session.roles = roles
+        session.roles = self._shared_roles(roles)
         self._outcome(session, info, self.authenticator.hello(info))
+
+    def _shared_roles(self, roles: dict[str, Any]) -> dict[str, Any]:
+        """An equal roles dict seen before, else ``roles`` (remembered while fewer
+        than ``_ROLES_SHARED`` distinct ones were seen). Read-only afterwards."""
+        key = repr(roles)  # equal reprs: equal values of the same types
+        shared = self._roles_seen.get(key)
+        if shared is not None:
+            return shared
+        if len(self._roles_seen) < _ROLES_SHARED:
+            self._roles_seen[key] = roles
+        return roles
 
     def _on_authenticate(self, session: RouterSession, message: Authenticate) -> None:
         assert session._auth is not None

@@ -12,6 +12,12 @@ writer hands everything queued by then to the transport at once
 (``send_many()``, optional: one socket write for many messages; a batched
 serializer joins them into one transport message instead).
 
+Latency: when the reader has fed that batch, it writes what the batch queued
+for each connection straight to that connection's socket if the connection's
+writer is idle (``try_send_many()``, optional: a write that never waits), so a
+message crosses the router without waking a second task. Whatever the socket
+does not take at once is left to the writer, in order.
+
 Backpressure (see docs/router.md): every outbound queue holds at most
 ``queue_size`` messages. When a message finds its queue full, the policy
 applies:
@@ -39,7 +45,6 @@ endpoints.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import logging
@@ -92,15 +97,30 @@ class HostedConnection:
         self.dropped = 0
         self.closed_by_policy: str | None = None
         self.name = _peer(transport.info)
-        # (data, is_event); None is the close marker (not counted in queue_size)
-        self._queue: collections.deque[tuple[bytes, bool] | None] = collections.deque()
+        # (data, is_event); None is the close marker (not counted in queue_size).
+        # A list (taken from in slices), not a deque: an idle connection's empty
+        # list costs 56 bytes, a deque's first block 600.
+        self._queue: list[tuple[bytes, bool] | None] = []
         self._queued = 0
+        # Optional transport method: a write that never waits (see _send_direct).
+        self._try_send: Callable[[list[bytes]], bool | None] | None = getattr(
+            transport, "try_send_many", None
+        )
+        self._busy = False  # the writer task is between waking up and parking
+        self._flush = False  # the transport holds the unwritten rest of a direct write
+        self._listed = False  # in RouterHost._direct: written at the end of the batch
         self._closing = False  # close marker queued: accept no more output
         self._dead = False  # going away now: write nothing more
         self._drop_logged = False
-        self._wakeup = trio.lowlevel.ParkingLot()
+        # The writer task, started on the first output that cannot be written
+        # directly (most connections never need one), in ``_nursery``: the one of
+        # RouterHost.run() if it runs, else one of the connection's own.
+        self._nursery: trio.Nursery | None = None
+        self._wakeup: trio.lowlevel.ParkingLot | None = None  # set when the writer starts
+        self._writer: trio.CancelScope | None = None  # ... and its cancel scope
+        self._writing = False  # the writer task runs
         self._scope = trio.CancelScope()
-        self._finished = trio.Event()
+        self._finished = False
 
     def __repr__(self) -> str:
         return (
@@ -116,7 +136,7 @@ class HostedConnection:
     @property
     def finished(self) -> bool:
         """True once ``handle()`` has returned for this connection."""
-        return self._finished.is_set()
+        return self._finished
 
 
 class Endpoint(NamedTuple):
@@ -176,6 +196,9 @@ class RouterHost:
         """Wall-clock time in seconds since the epoch, fed to ``router.tick()``."""
         self._timers_changed = trio.lowlevel.ParkingLot()
         self._sleeping_until: float | None = None  # the deadline run() waits for
+        self._batch = False  # a reader is feeding a batch: direct writes wait for its end
+        self._writers: trio.Nursery | None = None  # run()'s, for the connections' writers
+        self._direct: list[HostedConnection] = []  # connections with output to write directly
 
     @property
     def connections(self) -> tuple[HostedConnection, ...]:
@@ -200,27 +223,40 @@ class RouterHost:
         if self._closing:
             await self._close_transport(transport)
             return
-        session = self.router.attach(transport.serializer, dict(transport.info))
+        session = self.router.attach(transport.serializer, transport.info)
         conn = HostedConnection(transport, session, self.queue_size)
         self._connections[session] = conn
         log.debug("%s: connected", conn.name)
         try:
             with conn._scope:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write_loop, conn)
+                if self._writers is not None:
+                    conn._nursery = self._writers  # for the writer (see _wake)
                     await self._read_loop(conn)
-                    # The peer closed its side: nothing more can be written.
-                    nursery.cancel_scope.cancel()
+                else:
+                    async with trio.open_nursery() as nursery:
+                        conn._nursery = nursery
+                        await self._read_loop(conn)
+                        nursery.cancel_scope.cancel()
         except Exception:
             log.exception("%s: internal error; closing the connection", conn.name)
         finally:
             conn._dead = True
+            conn._nursery = None
+            if conn._writer is not None:
+                # The peer closed its side, or the connection is ending:
+                # nothing more can be written.
+                conn._writer.cancel()
             del self._connections[session]
             self.router.detach(session)  # idempotent; answers orphaned calls
             self._dispatch()
             self._changed.unpark_all()
+            if conn._writing:
+                with trio.CancelScope(shield=True):
+                    while conn._writing:  # cancelled: it stops at its next checkpoint
+                        await self._changed.park()
             await self._close_transport(transport)
-            conn._finished.set()
+            conn._finished = True
+            self._changed.unpark_all()
             if conn.dropped:
                 log.info("%s: closed; %d EVENTs were dropped", conn.name, conn.dropped)
             else:
@@ -239,11 +275,18 @@ class RouterHost:
                 data: bytes | None = await transport.receive()
             except TransportClosed:
                 return
-            while data is not None:
-                if conn._dead:
-                    return
-                self._feed(conn, data)
-                data = None if receive_buffered is None else receive_buffered()
+            # No await until the batch is fed: the output queued meanwhile goes
+            # out in one write per connection, directly where possible.
+            self._batch = True
+            try:
+                while data is not None:
+                    if conn._dead:
+                        return
+                    self._feed(conn, data)
+                    data = None if receive_buffered is None else receive_buffered()
+            finally:
+                self._batch = False
+                self._send_direct()
 
     def _feed(self, conn: HostedConnection, data: bytes) -> None:
         """Hand one transport message to the router and dispatch its output."""
@@ -271,31 +314,36 @@ class RouterHost:
         send_many: Callable[[list[bytes]], Awaitable[None]] | None = getattr(
             transport, "send_many", None
         )
+        # Present whenever try_send_many is: writes what a direct write left over.
+        flush: Callable[[], Awaitable[None]] | None = getattr(transport, "flush", None)
         queue = conn._queue
-        batch_bytes = self.batch_bytes
+        wakeup = conn._wakeup
+        assert wakeup is not None
+        whole_batches = batched or send_many is not None
         while True:
-            while not queue:
-                await conn._wakeup.park()
-            item = queue.popleft()
-            if item is None:  # close marker: everything before it is written
+            if not queue and not conn._flush:
+                conn._busy = False
+                while not queue and not conn._flush:
+                    await wakeup.park()
+                conn._busy = True
+            if conn._flush:  # the rest of a direct write goes first
+                conn._flush = False
+                assert flush is not None
+                try:
+                    await flush()
+                except TransportClosed:
+                    conn._scope.cancel()
+                    return
+                continue
+            parts = self._take(conn, whole_batches)
+            if not parts:  # close marker: everything before it is written
                 conn._scope.cancel()
                 return
-            conn._queued -= 1
-            parts = [item]
-            if batched or send_many is not None:
-                size = len(item[0])
-                while queue and (head := queue[0]) is not None:
-                    if size + len(head[0]) > batch_bytes:
-                        break
-                    queue.popleft()
-                    conn._queued -= 1
-                    size += len(head[0])
-                    parts.append(head)
             try:
                 if batched:
                     await transport.send(b"".join([data for data, _ in parts]))
                 elif len(parts) == 1 or send_many is None:
-                    await transport.send(item[0])
+                    await transport.send(parts[0][0])
                 else:
                     await send_many([data for data, _ in parts])
             except TransportClosed:
@@ -307,6 +355,27 @@ class RouterHost:
                     return
                 continue
             conn.sent += len(parts)
+
+    def _take(self, conn: HostedConnection, batch: bool) -> list[tuple[bytes, bool]]:
+        """Remove the next messages from the front of ``conn``'s queue: one, or with
+        ``batch`` as many as fit in ``batch_bytes`` (at least one); none when the
+        close marker is first."""
+        queue = conn._queue
+        end = 0
+        if batch:
+            size = 0
+            limit = self.batch_bytes
+            for item in queue:
+                if item is None or (end and size + len(item[0]) > limit):
+                    break
+                size += len(item[0])
+                end += 1
+        elif queue[0] is not None:
+            end = 1
+        taken = queue[:end]
+        del queue[:end]
+        conn._queued -= end
+        return taken  # type: ignore[return-value]  # no None before ``end``
 
     async def _send_one_by_one(
         self, conn: HostedConnection, parts: list[tuple[bytes, bool]]
@@ -350,18 +419,27 @@ class RouterHost:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Fire the router's timers (call timeouts, ...) when they fall due; runs until
-        cancelled. ``await nursery.start(host.run)``."""
-        task_status.started()
-        while True:
-            deadline = self.router.next_deadline()
-            self._sleeping_until = deadline
-            delay = math.inf if deadline is None else max(0.0, deadline - self.clock())
-            with trio.move_on_after(delay):
-                await self._timers_changed.park()
-            self._sleeping_until = None
-            self.router.tick(self.clock())
-            self._dispatch()
-            self._changed.unpark_all()
+        cancelled. ``await nursery.start(host.run)``.
+
+        While it runs, the connections' writer tasks run under it too (when a
+        connection needs one), which spares each connection a nursery."""
+        async with trio.open_nursery() as writers:
+            self._writers = writers
+            try:
+                task_status.started()
+                while True:
+                    deadline = self.router.next_deadline()
+                    self._sleeping_until = deadline
+                    delay = math.inf if deadline is None else max(0.0, deadline - self.clock())
+                    with trio.move_on_after(delay):
+                        await self._timers_changed.park()
+                    self._sleeping_until = None
+                    self.router.tick(self.clock())
+                    self._dispatch()
+                    self._changed.unpark_all()
+            finally:
+                if self._writers is writers:
+                    self._writers = None
 
     # -- output --------------------------------------------------------------------
 
@@ -372,6 +450,72 @@ class RouterHost:
                 conn = self._connections.get(delivery.session)
                 if conn is not None and not conn._dead:
                     self._offer(conn, delivery.data, delivery.type is MessageType.EVENT)
+        if not self._batch:
+            self._send_direct()
+
+    def _send_direct(self) -> None:
+        """Write the queued output of the listed connections from this task, where
+        the transport can without waiting; wake the writer for anything else."""
+        listed = self._direct
+        if not listed:
+            return
+        self._direct = []
+        for conn in listed:
+            conn._listed = False
+            if conn._dead:
+                continue
+            queue = conn._queue
+            try_send = conn._try_send
+            assert try_send is not None
+            batched = conn.transport.serializer.batched
+            while queue and not conn._busy and not conn._flush:
+                items = self._take(conn, True)
+                if not items:
+                    break  # the close marker: the writer closes
+                parts = [data for data, _ in items]
+                try:
+                    done = try_send([b"".join(parts)] if batched else parts)
+                except ValueError:
+                    done = None  # too large for the peer: the writer sorts it out
+                if done is None:  # not taken: back to the queue, for the writer
+                    queue[0:0] = items
+                    conn._queued += len(items)
+                    break
+                conn.sent += len(items)
+                if not done:
+                    conn._flush = True
+            if queue or conn._flush:
+                self._wake(conn)
+
+    def _wake(self, conn: HostedConnection) -> None:
+        """Have ``conn``'s writer task write its queue (starting it if need be)."""
+        if conn._wakeup is not None:
+            conn._wakeup.unpark_all()
+            return
+        nursery = conn._nursery
+        if nursery is None:  # the connection is ending
+            return
+        conn._wakeup = trio.lowlevel.ParkingLot()
+        conn._writer = trio.CancelScope()
+        try:
+            nursery.start_soon(self._run_writer, conn)
+        except RuntimeError:  # run()'s nursery is closed: the host is going away
+            conn._scope.cancel()
+            return
+        conn._writing = True
+
+    async def _run_writer(self, conn: HostedConnection) -> None:
+        """The writer task of ``conn``; when it ends, so does the connection."""
+        assert conn._writer is not None
+        try:
+            with conn._writer:
+                await self._write_loop(conn)
+        except Exception:
+            log.exception("%s: internal error; closing the connection", conn.name)
+        finally:
+            conn._writing = False
+            conn._scope.cancel()
+            self._changed.unpark_all()
 
     def _offer(self, conn: HostedConnection, data: bytes | None, is_event: bool = False) -> None:
         if conn._closing:
@@ -380,7 +524,7 @@ class RouterHost:
         if data is None:
             conn._closing = True
             queue.append(None)
-            conn._wakeup.unpark_all()
+            self._wake(conn)
             return
         if conn._queued >= self.queue_size:
             if self.slow_consumer == "disconnect":
@@ -407,7 +551,11 @@ class RouterHost:
         queue.append((data, is_event))
         conn._queued += 1
         conn.peak_queued = max(conn.peak_queued, conn._queued)
-        conn._wakeup.unpark_all()
+        if conn._try_send is None or conn._busy or conn._flush:
+            self._wake(conn)
+        elif not conn._listed:
+            conn._listed = True
+            self._direct.append(conn)
 
     def _count_drop(self, conn: HostedConnection, *, log_it: bool = True) -> None:
         conn.dropped += 1
@@ -461,12 +609,16 @@ class RouterHost:
                 await self._changed.park()
             for conn in list(self._connections.values()):
                 self._offer(conn, None)  # close once the queue is written
-            for conn in list(self._connections.values()):
-                await conn._finished.wait()
+            await self._all_finished()
         for conn in list(self._connections.values()):
             conn._scope.cancel()
-        for conn in list(self._connections.values()):
-            await conn._finished.wait()
+        await self._all_finished()
+
+    async def _all_finished(self) -> None:
+        """Wait until every connection handled now has finished."""
+        running = list(self._connections.values())
+        while not all(conn._finished for conn in running):
+            await self._changed.park()
 
 
 # -- serving on sockets ------------------------------------------------------------

@@ -167,16 +167,26 @@ class _Dispatcher:
     async def serve_tcp_stream(self, stream: trio.abc.Stream) -> None:
         """serve_listeners' handler for TCP (and TLS) connections."""
         info = _connection_info(stream)
+        peer = info["peer"]
         try:
-            await self._dispatch(stream, info)
+            # The handshake's frames (and ``info``) are gone once the connection
+            # runs: only this one stays on the stack, under the handler's.
+            transport = await self._accept(stream, info)
+            del info
+            if transport is not None:  # run inline: one coroutine less per connection
+                try:
+                    await self._handler(transport)
+                finally:
+                    await transport.aclose()
         except Exception:
-            logger.exception("connection from %s failed", info["peer"])
+            logger.exception("connection from %s failed", peer)
         finally:
             await trio.aclose_forcefully(stream)
 
     async def serve_unix_stream(self, stream: trio.abc.Stream) -> None:
         """serve_listeners' handler for Unix socket connections (RawSocket only)."""
         info = _connection_info(stream)
+        peer = info["peer"]
         try:
             transport = await accept_rawsocket(
                 stream,
@@ -186,36 +196,37 @@ class _Dispatcher:
                 handshake_timeout=self._handshake_timeout,
                 info=info,
             )
-            await self._run(transport)
+            del info
+            if transport is not None:  # run inline: one coroutine less per connection
+                try:
+                    await self._handler(transport)
+                finally:
+                    await transport.aclose()
         except Exception:
-            logger.exception("connection from %s failed", info["peer"])
+            logger.exception("connection from %s failed", peer)
         finally:
             await trio.aclose_forcefully(stream)
-
-    async def _run(self, transport: MessageTransport | None) -> None:
-        if transport is None:
-            return
-        try:
-            await self._handler(transport)
-        finally:
-            await transport.aclose()
 
     def _remaining(self, deadline: float) -> float:
         return max(0.0, deadline - trio.current_time())
 
-    async def _dispatch(self, stream: trio.abc.Stream, info: dict[str, Any]) -> None:
+    async def _accept(
+        self, stream: trio.abc.Stream, info: dict[str, Any]
+    ) -> MessageTransport | None:
+        """The connection's WAMP transport once its handshake is done; None when it
+        was refused, dropped or (long-poll) served here."""
         peer = info["peer"]
         deadline = trio.current_time() + self._handshake_timeout
         with trio.CancelScope(deadline=deadline) as scope:
             route = await self._route(stream, info)
         if scope.cancelled_caught:
             logger.info("dropping %s: no handshake within %s s", peer, self._handshake_timeout)
-            return
+            return None
         if route is None:
-            return
+            return None
         kind, initial = route
         if kind == "rawsocket":
-            transport = await accept_rawsocket(
+            return await accept_rawsocket(
                 stream,
                 initial,
                 serializers=self._rawsocket_ids,
@@ -223,21 +234,18 @@ class _Dispatcher:
                 handshake_timeout=self._remaining(deadline),
                 info=info,
             )
-            await self._run(transport)
-        elif kind == "websocket":
-            await self._run(
-                await accept_websocket(
-                    stream,
-                    initial,
-                    subprotocols=self._subprotocols,
-                    max_message_size=self._max_message_size,
-                    info=info,
-                    handshake_timeout=self._remaining(deadline),
-                )
+        if kind == "websocket":
+            return await accept_websocket(
+                stream,
+                initial,
+                subprotocols=self._subprotocols,
+                max_message_size=self._max_message_size,
+                info=info,
+                handshake_timeout=self._remaining(deadline),
             )
-        else:
-            assert self._longpoll is not None
-            await self._longpoll.serve_http(stream, initial)
+        assert self._longpoll is not None
+        await self._longpoll.serve_http(stream, initial)
+        return None
 
     async def _route(
         self, stream: trio.abc.Stream, info: dict[str, Any]

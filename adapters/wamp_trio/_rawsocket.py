@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections import deque
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -36,6 +35,7 @@ from wamp_core import (
     serializer_for_rawsocket,
 )
 
+from ._fastio import receive_some, socket_of, write_nowait
 from ._transport import MessageTransport, TransportClosed
 
 __all__ = ["RawSocketTransport", "accept_rawsocket", "connect_rawsocket", "stream_peer"]
@@ -112,8 +112,10 @@ class RawSocketTransport:
         self.serializer = serializer
         self.info = info
         self._stream = stream
+        self._sock = socket_of(stream)  # direct I/O on plain sockets (see _fastio)
+        self._unsent = b""  # the rest of a try_send_many the socket did not take
         self._connection = connection
-        self._messages: deque[bytes] = deque(pending)
+        self._messages: list[bytes] = list(pending)  # cheaper than a deque when idle
         self._send_lock = trio.Lock()
         self._closed = False
         self._error: str | None = None
@@ -130,12 +132,7 @@ class RawSocketTransport:
     async def send_many(self, messages: Sequence[bytes]) -> None:
         """Send several messages, one frame each, in one write. ``ValueError``
         (and nothing sent) if one exceeds the peer's maximum."""
-        peer_max = self.peer_max_length
-        for data in messages:
-            if len(data) > peer_max:
-                raise ValueError(
-                    f"a {len(data)}-byte message exceeds the peer's maximum of {peer_max} bytes"
-                )
+        self._check_lengths(messages)
         self._check_open()
         # Raise a pending cancellation before queueing: a send that raises Cancelled
         # here has certainly not been sent.
@@ -147,6 +144,44 @@ class RawSocketTransport:
         except LocalProtocolError:  # the codec failed (the peer broke the protocol)
             raise TransportClosed(self._error or "the RawSocket connection failed") from None
         await self._flush()
+
+    def try_send_many(self, messages: Sequence[bytes]) -> bool | None:
+        """Send several messages without awaiting, if no write is in progress.
+
+        None: not taken (a write is in progress, the stream is TLS, the transport
+        is closed); use ``send_many``. True: written. False: taken, but part of it
+        is still to be written by ``flush()``, which must be awaited before the
+        next ``try_send_many`` can succeed. ``ValueError`` as for ``send_many``.
+        """
+        sock = self._sock
+        if sock is None or self._closed or self._unsent or self._send_lock.locked():
+            return None
+        self._check_lengths(messages)
+        send_message = self._connection.send_message
+        try:
+            for data in messages:
+                send_message(data)
+        except LocalProtocolError:
+            return None  # send_many reports it
+        data = self._connection.data_to_send()
+        written = write_nowait(sock, data)
+        if written == len(data):
+            return True
+        self._unsent = data[written:]
+        return False
+
+    async def flush(self) -> None:
+        """Write what ``try_send_many`` left over. ``TransportClosed`` if it cannot."""
+        self._check_open()
+        await self._flush()
+
+    def _check_lengths(self, messages: Sequence[bytes]) -> None:
+        peer_max = self.peer_max_length
+        for data in messages:
+            if len(data) > peer_max:
+                raise ValueError(
+                    f"a {len(data)}-byte message exceeds the peer's maximum of {peer_max} bytes"
+                )
 
     async def send_ping(self, payload: bytes = b"") -> None:
         """Send a PING (the peer answers with a PONG, which ``receive`` discards)."""
@@ -176,6 +211,9 @@ class RawSocketTransport:
                 # Raising here leaves the data in the codec, for the next writer.
                 await trio.lowlevel.checkpoint_if_cancelled()
                 data = self._connection.data_to_send()
+                if self._unsent:  # left over by try_send_many: it goes first
+                    data = self._unsent + data
+                    self._unsent = b""
                 if not data:
                     return
                 try:
@@ -195,15 +233,20 @@ class RawSocketTransport:
     def receive_buffered(self) -> bytes | None:
         """The next message if one is already received, else None (never waits)."""
         messages = self._messages
-        return messages.popleft() if messages else None
+        return messages.pop(0) if messages else None
 
     async def receive(self) -> bytes:
         """The next message; ``TransportClosed`` when the connection ends or fails."""
         messages = self._messages
+        sock = self._sock
         while not messages:
             self._check_open()
             try:
-                data = await self._stream.receive_some(RECEIVE_SIZE)
+                data: bytes | bytearray
+                if sock is not None:
+                    data = await receive_some(sock, RECEIVE_SIZE)
+                else:
+                    data = await self._stream.receive_some(RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 await self._abort(f"the connection is broken ({exc or type(exc).__name__})")
                 raise TransportClosed(self._error) from None
@@ -228,7 +271,7 @@ class RawSocketTransport:
                 except TransportClosed:
                     if not messages:
                         raise
-        return messages.popleft()
+        return messages.pop(0)
 
     # -- closing
 

@@ -43,7 +43,6 @@ import contextlib
 import logging
 import re
 import struct
-from collections import deque
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -68,6 +67,7 @@ from wsproto.utilities import RemoteProtocolError as WSRemoteProtocolError
 
 from wamp_core import SERIALIZERS, LocalProtocolError, Serializer, get_serializer
 
+from ._fastio import receive_some, socket_of, write_nowait
 from ._transport import TransportClosed
 
 __all__ = [
@@ -92,6 +92,19 @@ MAX_HEAD_SIZE = 16 * 1024
 """Largest HTTP request or response head accepted (bytes)."""
 
 _RECEIVE_SIZE = 64 * 1024
+
+_HANDSHAKE_HEADERS = frozenset(
+    (
+        "connection",
+        "upgrade",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    )
+)
+"""Request headers left out of the transport's ``http_headers``: what they said is
+in the handshake's outcome (``protocol``; no extension is ever accepted)."""
 _HEAD16 = struct.Struct("!BBH")  # data frame header with a 16-bit length
 _HEAD64 = struct.Struct("!BBQ")  # ... with a 64-bit length
 _MAX_REJECT_BODY = 64 * 1024
@@ -253,7 +266,7 @@ class WebSocketTransport:
     def __init__(
         self,
         stream: trio.abc.Stream,
-        ws: WSConnection | Connection,
+        ws: WSConnection | Connection | None,
         serializer: Serializer,
         *,
         max_message_size: int,
@@ -266,12 +279,16 @@ class WebSocketTransport:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._stream = stream
-        self._ws = ws
+        self._sock = socket_of(stream)  # direct I/O on plain sockets (see _fastio)
+        self._unsent = b""  # the rest of a try_send_many the socket did not take
+        # wsproto's connection; None for a server until it is needed (closing,
+        # errors): our own framing and parser do the data phase without it.
+        self._wsconn = ws
         self._max_message_size = max_message_size
         self._close_timeout = close_timeout
         self._send_lock = trio.Lock()
         self._receive_lock = trio.Lock()
-        self._messages: deque[bytes] = deque()
+        self._messages: list[bytes] = []  # a list: cheaper than a deque when idle
         self._partial = bytearray()
         self._control = bytearray()  # pongs and close frames not yet written
         self._parser_failed = False  # wsproto gave up on the input: discard the rest
@@ -281,9 +298,10 @@ class WebSocketTransport:
         self._ended = trio.Event()  # the connection is over and the stream closed
         # First header byte of our data frames when we frame them ourselves (server
         # role: no masking; no extension is ever negotiated), else 0: wsproto does.
-        self._frame_opcode = 0 if ws.client else (0x82 if serializer.binary else 0x81)
+        client = ws is not None and ws.client
+        self._frame_opcode = 0 if client else (0x82 if serializer.binary else 0x81)
         # Our own frame parser (server role) until it hands over to wsproto.
-        self._fast = not ws.client
+        self._fast = not client
         self._initial = b""  # bytes read with the handshake, not parsed yet
         self._rbuf = b""  # unparsed input, from the start of a frame
         self._skip = 0  # bytes of a dropped frame's payload still to discard
@@ -294,7 +312,7 @@ class WebSocketTransport:
             if self._fast:
                 self._initial = received
             else:
-                ws.receive_data(received)
+                self._ws.receive_data(received)
 
     # -- the MessageTransport interface --
 
@@ -312,35 +330,19 @@ class WebSocketTransport:
         ``ValueError``, and nothing sent, when one of them is a JSON message that
         is not UTF-8.
         """
-        ws = self._ws
         if self._frame_opcode:
             # Server role, no extensions: frame here, without wsproto's copies.
-            if not self.serializer.binary:
-                try:
-                    for data in messages:
-                        data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ValueError("a WAMP JSON message must be UTF-8") from None
-            head = self._frame_opcode
-            frames: list[bytes] = []
-            for data in messages:
-                length = len(data)
-                if length <= 125:
-                    frames.append(bytes((head, length)))
-                elif length <= 0xFFFF:
-                    frames.append(_HEAD16.pack(head, 126, length))
-                else:
-                    frames.append(_HEAD64.pack(head, 127, length))
-                frames.append(data)
+            framed = self._frame(messages)
             async with self._send_lock:
-                if self._local_close or self._send_broken or ws.state is not ConnectionState.OPEN:
+                if self._local_close or self._send_broken or not self._open():
                     raise TransportClosed(self._why_closed())
                 if self._control:
                     await self._write_control()
-                await self._write(b"".join(frames))
+                await self._write(framed)
                 if self._control:
                     await self._write_control()
             return
+        ws = self._ws
         events: list[Message[Any]]
         if self.serializer.binary:
             events = [BytesMessage(data=data) for data in messages]
@@ -358,10 +360,80 @@ class WebSocketTransport:
             if self._control:
                 await self._write_control()
 
+    @property
+    def _ws(self) -> WSConnection | Connection:
+        """wsproto's connection, made on first use (server role)."""
+        ws = self._wsconn
+        if ws is None:
+            ws = self._wsconn = Connection(ConnectionType.SERVER)
+        return ws
+
+    def _open(self) -> bool:
+        """wsproto's state is OPEN (it is while it was never needed)."""
+        ws = self._wsconn
+        return ws is None or ws.state is ConnectionState.OPEN
+
+    def _frame(self, messages: Sequence[bytes]) -> bytes:
+        """Our own data frames (server role) for ``messages``, joined."""
+        if not self.serializer.binary:
+            try:
+                for data in messages:
+                    data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError("a WAMP JSON message must be UTF-8") from None
+        head = self._frame_opcode
+        frames: list[bytes] = []
+        for data in messages:
+            length = len(data)
+            if length <= 125:
+                frames.append(bytes((head, length)))
+            elif length <= 0xFFFF:
+                frames.append(_HEAD16.pack(head, 126, length))
+            else:
+                frames.append(_HEAD64.pack(head, 127, length))
+            frames.append(data)
+        return b"".join(frames)
+
+    def try_send_many(self, messages: Sequence[bytes]) -> bool | None:
+        """Send several messages without awaiting, if no write is in progress.
+
+        None: not taken (a write or a control frame is pending, the stream is
+        TLS, the client role, the connection is closing); use ``send_many``.
+        True: written. False: taken, but part of it is still to be written by
+        ``flush()``, which must be awaited before the next ``try_send_many`` can
+        succeed. ``ValueError`` as for ``send_many``.
+        """
+        sock = self._sock
+        if (
+            sock is None
+            or not self._frame_opcode
+            or self._unsent
+            or self._control
+            or self._send_lock.locked()
+            or self._local_close
+            or self._send_broken
+            or not self._open()
+        ):
+            return None
+        data = self._frame(messages)
+        written = write_nowait(sock, data)
+        if written == len(data):
+            return True
+        self._unsent = data[written:]
+        return False
+
+    async def flush(self) -> None:
+        """Write what ``try_send_many`` left over. ``TransportClosed`` if it cannot."""
+        async with self._send_lock:
+            if self._unsent:
+                if self._send_broken:
+                    raise TransportClosed(self._why_closed())
+                await self._write(b"")
+
     def receive_buffered(self) -> bytes | None:
         """The next message if one is already received, else None (never waits)."""
         if self._messages and not self._local_close and not self._receive_lock.locked():
-            return self._messages.popleft()
+            return self._messages.pop(0)
         return None
 
     async def receive(self) -> bytes:
@@ -378,7 +450,7 @@ class WebSocketTransport:
                         await self._close_stream()
                     raise TransportClosed(self._why_closed())
                 if self._messages:
-                    return self._messages.popleft()
+                    return self._messages.pop(0)
                 if self._ended.is_set():
                     raise TransportClosed(self._why_closed())
                 if self._fast:
@@ -418,6 +490,8 @@ class WebSocketTransport:
 
     async def _receive_some(self) -> bytes:
         try:
+            if self._sock is not None:
+                return await receive_some(self._sock, _RECEIVE_SIZE)
             return bytes(await self._stream.receive_some(_RECEIVE_SIZE))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
@@ -427,7 +501,14 @@ class WebSocketTransport:
         if self._initial:
             data, self._initial = self._initial, b""
         else:
-            data = await self._receive_some()
+            sock = self._sock
+            if sock is None:
+                data = await self._receive_some()
+            else:  # the same, inline: one coroutine less under every idle connection
+                try:
+                    data = await receive_some(sock, _RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
             if not data:
                 # The end of the stream: wsproto reports close code 1006.
                 self._fast = False
@@ -687,7 +768,10 @@ class WebSocketTransport:
     # -- writing --
 
     async def _write(self, data: bytes | bytearray) -> None:
-        """Write with the send lock held."""
+        """Write with the send lock held (after what ``try_send_many`` left over)."""
+        if self._unsent:
+            data = self._unsent + data
+            self._unsent = b""
         try:
             await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -713,7 +797,7 @@ class WebSocketTransport:
             return
         try:
             async with self._send_lock:
-                if self._control and not self._send_broken:
+                if (self._control or self._unsent) and not self._send_broken:
                     await self._write_control()
         except TransportClosed:
             pass
@@ -722,7 +806,7 @@ class WebSocketTransport:
         if not isinstance(self._stream, trio.abc.HalfCloseableStream):
             return
         async with self._send_lock:
-            if self._control and not self._send_broken:
+            if (self._control or self._unsent) and not self._send_broken:
                 try:
                     await self._write_control()
                 except TransportClosed:
@@ -736,7 +820,7 @@ class WebSocketTransport:
         if self._stream_closed:
             return
         try:
-            if self._control:
+            if self._control or self._unsent:
                 with trio.move_on_after(self._close_timeout):
                     await self._flush_control(wait=True)
         finally:
@@ -889,16 +973,16 @@ async def _server_handshake(
         type="websocket",
         protocol=chosen,
         path=event.target,
-        http_headers=headers,
+        # The request's headers but those of the handshake's mechanics (kept for
+        # the connection's lifetime: no need to keep the key and the like).
+        http_headers={k: v for k, v in headers.items() if k not in _HANDSHAKE_HEADERS},
     )
     logger.debug("WebSocket connection from %s (%s)", peer, chosen)
-    # The open connection alone: the handshake's state (an h11 connection and
-    # the request) is not kept for the connection's lifetime.
-    connection = ws.connection
-    assert connection is not None  # set by sending AcceptConnection
+    # Nothing of the handshake is kept (its h11 connection, the request, nor
+    # wsproto's connection: the transport makes its own when it needs one).
     return WebSocketTransport(
         stream,
-        connection,
+        None,
         get_serializer(chosen),
         max_message_size=max_message_size,
         close_timeout=close_timeout,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,20 @@ async def test_json_in_binary_websocket_messages_is_caught(monkeypatch: pytest.M
         async with self._send_lock:
             await self._write(self._ws.send(BytesMessage(data=data)))
 
+    async def send_many_binary(
+        self: websocket_module.WebSocketTransport, messages: Sequence[bytes]
+    ) -> None:
+        for data in messages:
+            await send_binary(self, data)
+
+    def no_direct_write(
+        self: websocket_module.WebSocketTransport, messages: Sequence[bytes]
+    ) -> None:
+        return None
+
     monkeypatch.setattr(websocket_module.WebSocketTransport, "send", send_binary)
+    monkeypatch.setattr(websocket_module.WebSocketTransport, "send_many", send_many_binary)
+    monkeypatch.setattr(websocket_module.WebSocketTransport, "try_send_many", no_direct_write)
     results = await verdicts(only=["transport.websocket"], timeout=0.5)
     assert set(failed(results)) == {"transport.websocket.message_type"}, results
 

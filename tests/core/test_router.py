@@ -1296,3 +1296,33 @@ def test_router_passes_pubsub_options_to_every_realm_broker() -> None:
     assert isinstance(result, Result)
     assert result.args is not None
     assert [event["args"] for event in result.args[0]] == [[1], [2]]  # the rule keeps 2
+
+
+def test_sessions_announcing_equal_roles_share_one_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("wamp_core._router._ROLES_SHARED", 2)
+    hub = Hub(Router(["realm1"]))
+
+    def join(roles: dict[str, Any], codec: str = "json") -> RouterSession:
+        """A session whose HELLO arrives as bytes: its roles decoded afresh."""
+        wire = hub.wire(codec)
+        wire.feed(wire.serializer.encode(Hello("realm1", {"roles": roles})))
+        wire.one(Welcome)
+        return wire.slot
+
+    first, second = join(CLIENT_ROLES), join(CLIENT_ROLES, "msgpack")
+    assert first.roles == CLIENT_ROLES
+    assert first.roles is second.roles  # decoded twice, kept once
+    other = roles_with(call_canceling=True)
+    third = join(other)
+    assert third.roles == other
+    assert third.has_feature("callee", "call_canceling")
+    assert third.roles is not first.roles
+    # Only 2 distinct announcements are remembered: a third one is kept per session.
+    rare = roles_with(progressive_call_results=True)
+    fourth, fifth = join(rare), join(rare)
+    assert fourth.roles == fifth.roles == rare
+    assert fourth.roles is not fifth.roles
+    assert join(other, "cbor").roles is third.roles
+    # Equal-comparing values of other types are not shared.
+    ints = roles_with(call_canceling=1)  # type: ignore[arg-type]
+    assert join(ints, "msgpack").roles is not third.roles

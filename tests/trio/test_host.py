@@ -508,6 +508,198 @@ async def test_a_send_many_too_large_for_the_transport_is_sent_one_by_one() -> N
         assert conn.dropped == 1
 
 
+class DirectTransport(ManyTransport):
+    """A ManyTransport with the optional ``try_send_many`` and ``flush``.
+
+    ``mode`` decides what ``try_send_many`` does: ``"write"`` takes and delivers
+    everything, ``"partial"`` takes everything and keeps it back for ``flush()``,
+    ``"refuse"`` takes nothing. Whatever was kept back goes out before anything
+    sent later, as in the socket transports.
+    """
+
+    def __init__(self, inner: MessageTransport, limit: float = math.inf) -> None:
+        super().__init__(inner, limit)
+        self.mode = "write"
+        self.direct: list[int] = []  # messages per direct write taken
+        self.unsent: list[bytes] = []
+        self.flushes = 0
+
+    def try_send_many(self, messages: list[bytes]) -> bool | None:
+        if self.mode == "refuse" or self.unsent:
+            return None
+        if any(len(data) > self.limit for data in messages):
+            raise ValueError(f"a message exceeds {self.limit}")
+        self.direct.append(len(messages))
+        if self.mode == "partial":
+            self.unsent = list(messages)
+            return False
+        for data in messages:
+            self.inner._send.send_nowait(data)  # type: ignore[attr-defined]
+        return True
+
+    async def flush(self) -> None:
+        self.flushes += 1
+        unsent, self.unsent = self.unsent, []
+        for data in unsent:
+            await self.inner.send(data)
+
+    async def send(self, data: bytes) -> None:
+        await self.flush()
+        await super().send(data)
+
+    async def send_many(self, messages: list[bytes]) -> None:
+        await self.flush()
+        await super().send_many(messages)
+
+
+async def direct_peer(
+    host: RouterHost, nursery: trio.Nursery, serializer: str = "json"
+) -> tuple[Peer, DirectTransport]:
+    client_t, server_t = memory_transport_pair(wamp_core.get_serializer(serializer))
+    direct = DirectTransport(server_t)
+    nursery.start_soon(host.handle, direct)
+    peer = Peer(client_t, direct)
+    await peer.join()
+    return peer, direct
+
+
+async def test_output_is_written_by_the_reading_task_without_the_writer() -> None:
+    async with hosting() as (host, _, nursery):
+        callee, callee_side = await direct_peer(host, nursery)
+        await callee.register()
+        caller, caller_side = await direct_peer(host, nursery)
+        caller.session.call(PROCEDURE, [1, 2])
+        await caller.flush()
+        invocation = await callee.expect(wamp_core.InvocationReceived)
+        callee.session.yield_result(invocation.request_id, [3])
+        await callee.flush()
+        assert (await caller.expect(wamp_core.ResultReceived)).args == [3]
+        # WELCOME, REGISTERED, INVOCATION; WELCOME, RESULT: all direct, one each.
+        assert (callee_side.direct, caller_side.direct) == ([1, 1, 1], [1, 1])
+        assert callee_side.writes == caller_side.writes == []
+        assert connection(host, callee).sent == 3
+        assert connection(host, caller).sent == 2
+
+
+@pytest.mark.parametrize(("serializer", "writes"), [("json", [6]), ("wamp.2.json.batched", [1])])
+async def test_a_batch_fed_at_once_goes_out_in_one_direct_write(
+    serializer: str, writes: list[int]
+) -> None:
+    async with hosting() as (host, _, nursery):
+        subscriber, side = await direct_peer(host, nursery, serializer)
+        await subscriber.subscribe()
+        publisher, _ = await direct_peer(host, nursery)  # its messages are read in batches
+        side.direct.clear()
+        for n in range(6):
+            publisher.session.publish(TOPIC, [n])
+        send_at_once(publisher)
+        seen: list[int] = []
+        await read_events(subscriber, 6, seen)
+        assert seen == list(range(6))
+        assert side.direct == writes
+        assert side.writes == []
+
+
+async def test_the_rest_of_a_direct_write_goes_before_later_output() -> None:
+    async with hosting() as (host, _, nursery):
+        subscriber, side = await direct_peer(host, nursery)
+        await subscriber.subscribe()
+        publisher, _ = await direct_peer(host, nursery)  # its messages are read in batches
+        side.mode = "partial"
+        side.direct.clear()
+        await publish_many(publisher, 1)  # taken directly, kept back, flushed by the writer
+        side.mode = "write"
+        await publish_many(publisher, 5)
+        seen: list[int] = []
+        await read_events(subscriber, 6, seen)
+        assert seen == [0, 0, 1, 2, 3, 4]
+        assert side.flushes >= 1
+        assert side.direct[0] == 1
+        assert connection(host, subscriber).sent == 2 + 6
+
+
+async def test_output_refused_for_a_direct_write_goes_through_the_writer() -> None:
+    async with hosting() as (host, _, nursery):
+        subscriber, side = await direct_peer(host, nursery)
+        await subscriber.subscribe()
+        publisher, _ = await direct_peer(host, nursery)  # its messages are read in batches
+        side.mode = "refuse"
+        for n in range(4):
+            publisher.session.publish(TOPIC, [n])
+        send_at_once(publisher)
+        seen: list[int] = []
+        await read_events(subscriber, 4, seen)
+        assert seen == list(range(4))
+        assert side.direct == [1, 1]  # WELCOME and SUBSCRIBED only
+        assert side.writes == [4]
+        await trio.testing.wait_all_tasks_blocked()
+        assert connection(host, subscriber).sent == 6
+
+
+async def test_a_direct_write_too_large_for_the_peer_is_sent_one_by_one() -> None:
+    async with hosting() as (host, _, nursery):
+        subscriber, side = await direct_peer(host, nursery)
+        await subscriber.subscribe()
+        side.limit = 200
+        publisher, _ = await direct_peer(host, nursery)  # its messages are read in batches
+        publisher.session.publish(TOPIC, [0])
+        publisher.session.publish(TOPIC, ["x" * 1000])
+        publisher.session.publish(TOPIC, [2])
+        send_at_once(publisher)
+        seen: list[int] = []
+        await read_events(subscriber, 2, seen)
+        assert seen == [0, 2]
+        assert connection(host, subscriber).dropped == 1
+        assert side.direct == [1, 1]  # the three EVENTs went back to the writer
+
+
+async def test_shutdown_goodbye_is_written_directly_then_the_connection_closes() -> None:
+    async with hosting() as (host, _, nursery):
+        peer, side = await direct_peer(host, nursery)
+        conn = connection(host, peer)
+        async with trio.open_nursery() as clients:
+            clients.start_soon(host.shutdown)
+            closed = await peer.expect(wamp_core.SessionClosed)
+            assert closed.reason == CloseReason.SYSTEM_SHUTDOWN
+            await peer.closed()
+        assert side.direct == [1, 1]  # WELCOME, GOODBYE
+        assert conn.finished
+
+
+async def test_writers_run_under_run_and_end_with_it() -> None:
+    host = RouterHost(wamp_core.Router(["realm1"]))
+    async with trio.open_nursery() as nursery:
+        run_scope = trio.CancelScope()
+
+        async def run() -> None:
+            with run_scope:
+                await host.run()
+
+        nursery.start_soon(run)
+        await trio.testing.wait_all_tasks_blocked()
+        assert host._writers is not None
+        peers = []
+        for _ in range(2):
+            client_t, server_t = memory_transport_pair(wamp_core.get_serializer("json"))
+            nursery.start_soon(host.handle, server_t)
+            peer = Peer(client_t, server_t)
+            await peer.join()  # memory transports have no direct write: a writer runs
+            peers.append(peer)
+        first, second = (connection(host, peer) for peer in peers)
+        assert first._nursery is host._writers
+        assert first._writing
+        await peers[0].transport.aclose()  # the connection ends, and its writer with it
+        await trio.testing.wait_all_tasks_blocked()
+        assert first.finished
+        assert not first._writing
+        run_scope.cancel()  # the writers go, and each connection with its writer
+        await peers[1].closed()
+        await trio.testing.wait_all_tasks_blocked()
+        assert second.finished
+        assert host._writers is None
+        assert host.connections == ()
+
+
 # -- connections ending -------------------------------------------------------------------
 
 

@@ -1,0 +1,85 @@
+"""Direct non-blocking I/O on plain socket streams (TCP and Unix, no TLS).
+
+Two shortcuts around ``trio.SocketStream`` that keep its semantics and save a
+trip through the scheduler per operation:
+
+* ``receive_some`` reads first and waits for readability only when nothing is
+  there; a read that had to wait returns without the extra scheduling round
+  that ``SocketStream.receive_some`` takes after every read. Every call is
+  still one schedule point, and cancellation loses no data.
+* ``write_nowait`` writes what the kernel takes *now*, without awaiting: a
+  router task that produced a message for another connection can put it on that
+  connection's socket at once instead of waking the connection's writer task.
+  The caller keeps the unwritten rest and sends it with the normal, awaiting
+  path (which then also meets any error).
+
+Both are for streams whose every other read and write goes through the caller's
+own lock: they bypass ``SocketStream``'s conflict detection. ``socket_of``
+returns None (and the callers keep using the stream) for TLS, non-POSIX
+systems and any other stream type.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import trio
+
+__all__ = ["receive_some", "socket_of", "write_nowait"]
+
+_POSIX = os.name == "posix"
+
+
+def socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:
+    """The socket under ``stream`` if direct I/O applies to it, else None."""
+    if _POSIX and type(stream) is trio.SocketStream:
+        return stream.socket
+    return None
+
+
+async def receive_some(sock: trio.socket.SocketType, max_bytes: int) -> bytes:
+    """As ``trio.SocketStream.receive_some``: up to ``max_bytes`` bytes, b"" at EOF.
+
+    ``trio.ClosedResourceError`` if the socket is (or gets) closed locally,
+    ``trio.BrokenResourceError`` for a network error (reset, ...).
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    waited = False
+    while True:
+        fd = sock.fileno()
+        if fd < 0:
+            raise trio.ClosedResourceError("the socket was closed")
+        try:
+            data = os.read(fd, max_bytes)
+        except BlockingIOError:
+            data = None  # wait outside the handler: not holding the exception meanwhile
+        except OSError as exc:
+            if exc.errno == errno.EBADF:
+                raise trio.ClosedResourceError("the socket was closed") from None
+            raise trio.BrokenResourceError(f"socket read failed: {exc}") from exc
+        if data is None:
+            # Raises ClosedResourceError if another task closes the socket.
+            await trio.lowlevel.wait_readable(sock)
+            waited = True
+            continue
+        if not waited:
+            # Data was there at once: still let the other tasks run (the
+            # checkpoint trio takes after every read), without losing the data.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
+
+
+def write_nowait(sock: trio.socket.SocketType, data: bytes) -> int:
+    """Write as much of ``data`` as the socket takes without blocking; the count.
+
+    0 when nothing could be written, including on errors: the caller sends the
+    rest through the stream, which reports the error then.
+    """
+    fd = sock.fileno()
+    if fd < 0:
+        return 0
+    try:
+        return os.write(fd, data)
+    except OSError:  # BlockingIOError, or broken: the awaiting path deals with it
+        return 0
