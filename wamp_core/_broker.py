@@ -510,7 +510,7 @@ class Broker:
         router.send(session, Subscribed(message.request, subscription.id))
         if session not in subscription.subscribers:
             subscription.subscribers[session] = None
-            session.subscriptions.add(subscription.id)
+            session.subscriptions[subscription.id] = None
             for observer in router.observers:
                 observer.subscribed(session, subscription)
         if self.retained and message.options.get("get_retained") is True:
@@ -530,7 +530,7 @@ class Broker:
 
     def _drop(self, session: RouterSession, subscription: Subscription) -> None:
         del subscription.subscribers[session]
-        session.subscriptions.discard(subscription.id)
+        session.subscriptions.pop(subscription.id, None)
         observers = self._router.observers
         for observer in observers:
             observer.unsubscribed(session, subscription)

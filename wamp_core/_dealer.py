@@ -375,7 +375,7 @@ class Dealer:
             registration.disclose_caller.add(session)
         if options.get("forward_timeout") is True:
             registration.forward_timeout.add(session)
-        session.registrations.add(registration.id)
+        session.registrations[registration.id] = None
         router.send(session, Registered(message.request, registration.id))
         for observer in router.observers:
             observer.registered(session, registration)
@@ -439,7 +439,7 @@ class Dealer:
         registration.callees.remove(session)
         registration.disclose_caller.discard(session)
         registration.forward_timeout.discard(session)
-        session.registrations.discard(registration.id)
+        session.registrations.pop(registration.id, None)
         observers = self._router.observers
         for observer in observers:
             observer.unregistered(session, registration)

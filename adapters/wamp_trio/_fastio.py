@@ -51,9 +51,7 @@ async def receive_some(sock: trio.socket.SocketType, max_bytes: int) -> bytes:
         if fd < 0:
             raise trio.ClosedResourceError("the socket was closed")
         try:
-            data = os.read(fd, max_bytes)
-        except BlockingIOError:
-            data = None  # wait outside the handler: not holding the exception meanwhile
+            data = _read(fd, max_bytes)
         except OSError as exc:
             if exc.errno == errno.EBADF:
                 raise trio.ClosedResourceError("the socket was closed") from None
@@ -68,6 +66,16 @@ async def receive_some(sock: trio.socket.SocketType, max_bytes: int) -> bytes:
             # checkpoint trio takes after every read), without losing the data.
             await trio.lowlevel.cancel_shielded_checkpoint()
         return data
+
+
+def _read(fd: int, max_bytes: int) -> bytes | None:
+    """``os.read``, None when nothing is there. A function of its own: the
+    exception's traceback then holds this frame, not the caller's, which would
+    otherwise keep a frame object (200 bytes) while it waits, per connection."""
+    try:
+        return os.read(fd, max_bytes)
+    except BlockingIOError:
+        return None
 
 
 def write_nowait(sock: trio.socket.SocketType, data: bytes) -> int:

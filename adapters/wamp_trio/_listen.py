@@ -159,7 +159,8 @@ class _Dispatcher:
         self._longpoll = longpoll
         self._rawsocket = rawsocket
         self._subprotocols = list(serializers)
-        self._rawsocket_ids = _rawsocket_ids(serializers)
+        # A frozenset: the RawSocket codec keeps it as given, one for all connections.
+        self._rawsocket_ids = frozenset(_rawsocket_ids(serializers))
         self._max_message_size = max_message_size
         self._max_length_exponent = max_length_exponent
         self._handshake_timeout = handshake_timeout

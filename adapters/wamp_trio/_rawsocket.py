@@ -51,6 +51,9 @@ error reply) while unread input is pending."""
 
 _DRAIN_TIMEOUT = 1.0
 
+_ALL_SERIALIZER_IDS = frozenset((1, 2, 3))
+"""A frozenset, which the codec keeps as it is: one for all connections."""
+
 
 def stream_peer(stream: trio.abc.Stream) -> str:
     """Describe the remote end of ``stream`` the way WAMP transport details do:
@@ -116,7 +119,7 @@ class RawSocketTransport:
         self._unsent = b""  # the rest of a try_send_many the socket did not take
         self._connection = connection
         self._messages: list[bytes] = list(pending)  # cheaper than a deque when idle
-        self._send_lock = trio.Lock()
+        self._lock: trio.Lock | None = None  # made on first use (see _send_lock)
         self._closed = False
         self._error: str | None = None
         peer_max = connection.peer_max_length
@@ -154,7 +157,7 @@ class RawSocketTransport:
         next ``try_send_many`` can succeed. ``ValueError`` as for ``send_many``.
         """
         sock = self._sock
-        if sock is None or self._closed or self._unsent or self._send_lock.locked():
+        if sock is None or self._closed or self._unsent or self._sending():
             return None
         self._check_lengths(messages)
         send_message = self._connection.send_message
@@ -174,6 +177,19 @@ class RawSocketTransport:
         """Write what ``try_send_many`` left over. ``TransportClosed`` if it cannot."""
         self._check_open()
         await self._flush()
+
+    @property
+    def _send_lock(self) -> trio.Lock:
+        """The lock writers hold, made on first use: a connection whose every
+        write was direct (try_send_many) never needs one."""
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = trio.Lock()
+        return lock
+
+    def _sending(self) -> bool:
+        """A task holds the send lock."""
+        return self._lock is not None and self._lock.locked()
 
     def _check_lengths(self, messages: Sequence[bytes]) -> None:
         peer_max = self.peer_max_length
@@ -265,7 +281,7 @@ class RawSocketTransport:
                 elif type(event) is RawSocketPing:
                     pinged = True
             # A locked writer drains the codec (PONG included) before releasing.
-            if pinged and not self._send_lock.locked():
+            if pinged and not self._sending():
                 try:
                     await self._flush()
                 except TransportClosed:
@@ -321,7 +337,7 @@ async def accept_rawsocket(
     stream: trio.abc.Stream,
     initial: bytes = b"",
     *,
-    serializers: Collection[int] = (1, 2, 3),
+    serializers: Collection[int] = _ALL_SERIALIZER_IDS,
     max_length_exponent: int = 15,
     handshake_timeout: float = 10.0,
     info: dict[str, Any] | None = None,

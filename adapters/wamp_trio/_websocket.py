@@ -286,7 +286,10 @@ class WebSocketTransport:
         self._wsconn = ws
         self._max_message_size = max_message_size
         self._close_timeout = close_timeout
-        self._send_lock = trio.Lock()
+        # Made on first use (see _send_lock, _ended): most server connections
+        # write directly (try_send_many) and end once, and a lock and an event
+        # cost 300 bytes each.
+        self._lock: trio.Lock | None = None
         self._receive_lock = trio.Lock()
         self._messages: list[bytes] = []  # a list: cheaper than a deque when idle
         self._partial = bytearray()
@@ -295,7 +298,8 @@ class WebSocketTransport:
         self._send_broken = False
         self._local_close = False  # aclose() was called
         self._stream_closed = False
-        self._ended = trio.Event()  # the connection is over and the stream closed
+        self._is_ended = False  # the connection is over and the stream closed
+        self._ended_event: trio.Event | None = None  # set then too; made for waiters
         # First header byte of our data frames when we frame them ourselves (server
         # role: no masking; no extension is ever negotiated), else 0: wsproto does.
         client = ws is not None and ws.client
@@ -361,6 +365,31 @@ class WebSocketTransport:
                 await self._write_control()
 
     @property
+    def _send_lock(self) -> trio.Lock:
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = trio.Lock()
+        return lock
+
+    def _sending(self) -> bool:
+        """A task holds the send lock."""
+        return self._lock is not None and self._lock.locked()
+
+    def _ended(self) -> trio.Event:
+        """An event set when the connection is over and the stream closed."""
+        event = self._ended_event
+        if event is None:
+            event = self._ended_event = trio.Event()
+            if self._is_ended:
+                event.set()
+        return event
+
+    def _end(self) -> None:
+        self._is_ended = True
+        if self._ended_event is not None:
+            self._ended_event.set()
+
+    @property
     def _ws(self) -> WSConnection | Connection:
         """wsproto's connection, made on first use (server role)."""
         ws = self._wsconn
@@ -409,7 +438,7 @@ class WebSocketTransport:
             or not self._frame_opcode
             or self._unsent
             or self._control
-            or self._send_lock.locked()
+            or self._sending()
             or self._local_close
             or self._send_broken
             or not self._open()
@@ -444,20 +473,20 @@ class WebSocketTransport:
         async with self._receive_lock:
             while True:
                 if self._local_close:
-                    if not self._ended.is_set():
+                    if not self._is_ended:
                         # aclose() waits for the peer's close frame: read it for it.
                         await self._read_until_closed()
                         await self._close_stream()
                     raise TransportClosed(self._why_closed())
                 if self._messages:
                     return self._messages.pop(0)
-                if self._ended.is_set():
+                if self._is_ended:
                     raise TransportClosed(self._why_closed())
                 if self._fast:
                     await self._read_fast()
                     continue
                 await self._handle_events()
-                if not (self._messages or self._ended.is_set() or self._local_close):
+                if not (self._messages or self._is_ended or self._local_close):
                     await self._read()
 
     async def aclose(self) -> None:
@@ -476,10 +505,10 @@ class WebSocketTransport:
                     self.close_reason = ""
                 if self._control:
                     await self._flush_control(wait=True)
-                if not self._ended.is_set():
+                if not self._is_ended:
                     if self._receive_lock.locked():
                         # The task in receive() reads the peer's close frame.
-                        await self._ended.wait()
+                        await self._ended().wait()
                     else:
                         async with self._receive_lock:
                             await self._read_until_closed()
@@ -744,7 +773,7 @@ class WebSocketTransport:
         ):
             self._parser_failed = True
             return
-        while not self._ended.is_set():
+        while not self._is_ended:
             if (
                 not self._parser_failed
                 and not self._fast
@@ -781,7 +810,7 @@ class WebSocketTransport:
             # Cancelled half-way: the peer may have got part of a frame.
             self._send_broken = True
             self._stream_closed = True
-            self._ended.set()
+            self._end()
             await trio.aclose_forcefully(self._stream)
             raise
 
@@ -793,7 +822,7 @@ class WebSocketTransport:
     async def _flush_control(self, *, wait: bool) -> None:
         """Send queued control frames. Without ``wait``, leave them to the task
         holding the send lock, if any: the reader never waits for a writer."""
-        if not wait and self._send_lock.locked():
+        if not wait and self._sending():
             return
         try:
             async with self._send_lock:
@@ -825,7 +854,7 @@ class WebSocketTransport:
                     await self._flush_control(wait=True)
         finally:
             self._stream_closed = True
-            self._ended.set()
+            self._end()
             try:
                 with trio.move_on_after(self._close_timeout):
                     await self._stream.aclose()

@@ -95,7 +95,7 @@ def test_register() -> None:
         "single",
     )
     assert registration.callees == [wire.slot]
-    assert wire.slot.registrations == {registered.registration}
+    assert list(wire.slot.registrations) == [registered.registration]
 
 
 @pytest.mark.parametrize("same_session", [False, True])
@@ -837,7 +837,7 @@ def test_unregister() -> None:
     hub.pump()
     assert callee.take() == [UnregisterSucceeded(request, registration)]
     assert hub.router.realms["realm1"].dealer.registrations == {}
-    assert callee.slot.registrations == set()
+    assert callee.slot.registrations == {}
     caller.client.call("com.proc")
     hub.pump()
     assert only(caller, ErrorReceived).error == ErrorURI.NO_SUCH_PROCEDURE

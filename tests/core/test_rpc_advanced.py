@@ -1127,7 +1127,7 @@ def test_revoke() -> None:
         ("reg_deleted", untold.session_id, "com.proc"),
     ]
     assert dealer.registrations == {}
-    assert told.slot.registrations == untold.slot.registrations == set()
+    assert told.slot.registrations == untold.slot.registrations == {}
     # A call already invoked still finishes.
     told.send(Yield(invocation.request, {}, ["late"]))
     assert caller.take() == [Result(1, {}, ["late"])]

@@ -374,7 +374,7 @@ async def test_the_rawsocket_branch_gets_the_first_bytes_and_options(
         assert await exchange(port, b"\x7f\xf1\x00\x00", close_after_send=True) == b"fake"
     ((initial, given),) = calls
     assert initial == b"\x7f\xf1\x00\x00"
-    assert given["serializers"] == [1, 3]
+    assert given["serializers"] == frozenset({1, 3})
     assert given["max_length_exponent"] == 11  # 2**(9+11) = 1 MiB
     assert 0 < given["handshake_timeout"] <= 10
     assert given["info"]["peer"].startswith("tcp4:127.0.0.1:")
