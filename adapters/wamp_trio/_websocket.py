@@ -43,7 +43,7 @@ import contextlib
 import logging
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -92,6 +92,7 @@ MAX_HEAD_SIZE = 16 * 1024
 """Largest HTTP request or response head accepted (bytes)."""
 
 _RECEIVE_SIZE = 64 * 1024
+_LARGE_READ = 1024 * 1024  # the most asked of the socket for the rest of a large frame
 
 _HANDSHAKE_HEADERS = frozenset(
     (
@@ -124,15 +125,44 @@ _INVALID_PAYLOAD = 1007
 _FAST_OPCODES = frozenset((0x0, 0x1, 0x2, 0x9, 0xA))
 
 
-def _unmask(data: bytes, mask: bytes) -> bytes:
-    """XOR ``data`` with the repeated 4-byte ``mask``, as one big-integer XOR."""
+_XOR_TABLES: list[bytes | None] = [None] * 256
+"""``bytes.translate`` tables XORing every byte with one key byte, made on first use."""
+
+
+def _xor_table(key: int) -> bytes:
+    table = _XOR_TABLES[key]
+    if table is None:
+        table = _XOR_TABLES[key] = bytes([byte ^ key for byte in range(256)])
+    return table
+
+
+def _unmask_python(data: bytes | memoryview, mask: bytes) -> bytes:
+    """XOR ``data`` with the repeated 4-byte ``mask`` (RFC 6455 section 5.3); the
+    fallback for ``websockets``' C ``apply_mask``, 8 to 13 times slower."""
     length = len(data)
-    key = mask * ((length + 3) >> 2)
-    if len(key) != length:
-        key = key[:length]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
-        length, "little"
-    )
+    if length < 2048:
+        # One big-integer XOR: the fastest way for short payloads.
+        key = mask * ((length + 3) >> 2)
+        if len(key) != length:
+            key = key[:length]
+        return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
+            length, "little"
+        )
+    # Every fourth byte through a translate table: 2.5 times faster for 1 MB
+    # than the big integers, whose conversions dominate at that size.
+    out = bytearray(data)
+    for offset in range(4):
+        out[offset::4] = out[offset::4].translate(_xor_table(mask[offset]))
+    return bytes(out)
+
+
+_unmask: Callable[[bytes | memoryview, bytes], bytes]
+try:
+    # The websockets library's C speedup (a dependency for this alone): from
+    # 8 times faster for 100 bytes to 13 times for 1 MB than _unmask_python.
+    from websockets.speedups import apply_mask as _unmask
+except ImportError:  # pragma: no cover  (no C extension on this platform)
+    _unmask = _unmask_python
 
 
 class WebSocketHandshakeError(Exception):
@@ -534,8 +564,10 @@ class WebSocketTransport:
             if sock is None:
                 data = await self._receive_some()
             else:  # the same, inline: one coroutine less under every idle connection
+                # The rest of a large frame in few reads (up to 1 MiB at once).
+                size = min(self._need, _LARGE_READ) if self._need > _RECEIVE_SIZE else _RECEIVE_SIZE
                 try:
-                    data = await receive_some(sock, _RECEIVE_SIZE)
+                    data = await receive_some(sock, size)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     data = b""
             if not data:
@@ -651,7 +683,10 @@ class WebSocketTransport:
                         self._rbuf = b""
                         return None
                     break
-                payload = _unmask(buf[start:end], buf[start - 4 : start])
+                if length < 2048:
+                    payload = _unmask(buf[start:end], buf[start - 4 : start])
+                else:  # no copy before the unmasked one
+                    payload = _unmask(memoryview(buf)[start:end], buf[start - 4 : start])
                 pos = end
                 if not b0 & 0x80:  # a fragment, more to come
                     if opcode:

@@ -997,3 +997,16 @@ async def test_the_client_role_keeps_wsproto_for_reading() -> None:
         assert not client._fast
         await server.send(b"[1]")
         assert await client.receive() == b"[1]"
+
+
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 2047, 2048, 2049, 10_241, 1 << 20])
+def test_unmasking_xors_with_the_repeated_key(length: int) -> None:
+    from wamp_trio import _websocket
+
+    data, mask = os.urandom(length), os.urandom(4)
+    expected = bytes(byte ^ mask[i % 4] for i, byte in enumerate(data))
+    for unmask in (_websocket._unmask, _websocket._unmask_python):
+        assert unmask(data, mask) == expected
+        assert unmask(memoryview(data), mask) == expected
+        assert type(unmask(memoryview(data), mask)) is bytes
+    assert _websocket._unmask is not _websocket._unmask_python  # the C version is used
