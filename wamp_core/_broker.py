@@ -717,19 +717,24 @@ class Broker:
         if ppt:
             details.update(ppt)
         topic = message.topic
-        send = self._router.send
+        send_all = self._router.send_all
         for subscription in matches:
             if subscription.match == "exact":
                 event_details = details
             else:
                 event_details = {**details, "topic": topic}
             event = Event(subscription.id, publication, event_details, message.args, message.kwargs)
-            for subscriber in subscription.subscribers:
-                if (subscriber is publisher and exclude_me) or (skip and subscriber in skip):
-                    continue
-                if audience is not None and not audience.admits(subscriber):
-                    continue
-                send(subscriber, event)
+            subscribers: Iterable[RouterSession] = subscription.subscribers
+            excluded = exclude_me and publisher in subscription.subscribers
+            if excluded or skip or audience is not None:
+                subscribers = [
+                    subscriber
+                    for subscriber in subscribers
+                    if not (subscriber is publisher and exclude_me)
+                    and subscriber not in skip
+                    and (audience is None or audience.admits(subscriber))
+                ]
+            send_all(subscribers, event)
         # AP/ap_pubsub_event_history.md: events whose lists name session IDs
         # (ephemeral) SHOULD NOT be stored in the history.
         if histories and audience is not None and audience.by_session:

@@ -425,6 +425,30 @@ class RawSocketConnection(ABC):
         """
         self._send_frame(RawSocketFrameType.MESSAGE, payload)
 
+    def send_messages(self, payloads: Iterable[bytes]) -> None:
+        """Queue several payloads as message frames, as ``send_message`` does each;
+        all of them or, raising ``LocalProtocolError``, none."""
+        if self._state is not RawSocketState.OPEN:
+            raise LocalProtocolError(f"cannot send in RawSocket state {self._state.name}")
+        peer_max = self._peer_max
+        pack = _HEADER.pack
+        frames: list[bytes] = []
+        for payload in payloads:
+            length = len(payload)
+            if length > peer_max:
+                raise LocalProtocolError(
+                    f"{length}-byte payload exceeds the {self._peer_name}'s maximum "
+                    f"of {peer_max} bytes"
+                )
+            # A MESSAGE frame (type 0) under 2**24 bytes: the header is the length.
+            frames.append(
+                pack(length)
+                if length < _MAX_PAYLOAD
+                else _frame_header(RawSocketFrameType.MESSAGE, length)
+            )
+            frames.append(bytes(payload))
+        self._outgoing.extend(frames)
+
     def send_ping(self, payload: bytes = b"") -> None:
         """Queue a PING; the peer must answer with a PONG echoing ``payload``."""
         self._send_frame(RawSocketFrameType.PING, payload)

@@ -624,6 +624,36 @@ class Router:
             return False
         return self._emit(session, message)
 
+    def send_all(self, sessions: Iterable[RouterSession], message: Message) -> None:
+        """Queue ``message`` for each established session of ``sessions``, as
+        ``send`` does (a fan-out: encoded once per serializer). A subclass that
+        overrides ``send`` has it called for each session instead."""
+        if type(self).send is not Router.send:
+            for session in sessions:
+                self.send(session, message)
+            return
+        out = self._out
+        new = tuple.__new__  # Delivery(...) without its Python-level __new__
+        message_type = message.type
+        encoded: dict[Serializer, bytes | None] = {}
+        for session in sessions:
+            if session.state is not SessionState.ESTABLISHED:
+                continue
+            if session._sink is not None:
+                session._sink(message)
+                continue
+            serializer = session.serializer
+            if serializer in encoded:
+                data = encoded[serializer]
+            else:
+                try:
+                    data = serializer.encode(message)
+                except SerializationError:
+                    data = None
+                encoded[serializer] = data
+            if data is not None:
+                out.append(new(Delivery, (session, data, message_type)))
+
     def send_error(
         self,
         session: RouterSession,

@@ -445,11 +445,28 @@ class RouterHost:
 
     def _dispatch(self) -> None:
         """Hand everything the router queued to the connections' queues. Never awaits."""
+        connections = self._connections
+        queue_size = self.queue_size
+        direct = self._direct
+        event = MessageType.EVENT
         while deliveries := self.router.data_to_send():
             for delivery in deliveries:
-                conn = self._connections.get(delivery.session)
-                if conn is not None and not conn._dead:
-                    self._offer(conn, delivery.data, delivery.type is MessageType.EVENT)
+                conn = connections.get(delivery.session)
+                if conn is None or conn._dead:
+                    continue
+                data = delivery.data
+                if data is None or conn._closing or conn._queued >= queue_size:
+                    self._offer(conn, data, delivery.type is event)
+                    continue
+                # _offer's common case, inline: there is room in the queue.
+                conn._queue.append((data, delivery.type is event))
+                queued = conn._queued = conn._queued + 1
+                conn.peak_queued = max(conn.peak_queued, queued)
+                if conn._try_send is None or conn._busy or conn._flush:
+                    self._wake(conn)
+                elif not conn._listed:
+                    conn._listed = True
+                    direct.append(conn)
         if not self._batch:
             self._send_direct()
 

@@ -140,10 +140,8 @@ class RawSocketTransport:
         # Raise a pending cancellation before queueing: a send that raises Cancelled
         # here has certainly not been sent.
         await trio.lowlevel.checkpoint_if_cancelled()
-        send_message = self._connection.send_message
         try:
-            for data in messages:
-                send_message(data)
+            self._connection.send_messages(messages)
         except LocalProtocolError:  # the codec failed (the peer broke the protocol)
             raise TransportClosed(self._error or "the RawSocket connection failed") from None
         await self._flush()
@@ -160,10 +158,8 @@ class RawSocketTransport:
         if sock is None or self._closed or self._unsent or self._sending():
             return None
         self._check_lengths(messages)
-        send_message = self._connection.send_message
         try:
-            for data in messages:
-                send_message(data)
+            self._connection.send_messages(messages)
         except LocalProtocolError:
             return None  # send_many reports it
         data = self._connection.data_to_send()

@@ -732,3 +732,28 @@ def test_module_is_sans_io() -> None:
             imported.add(node.module.split(".")[0])
     forbidden = {"trio", "asyncio", "socket", "ssl", "threading", "selectors", "time"}
     assert not imported & forbidden
+
+
+def test_send_messages_frames_each_payload_as_send_message_does() -> None:
+    client, router = pair()
+    payloads: list[bytes] = [b"", b"[1]", bytes(b"x" * 300), b"y" * MIB16]
+    router.send_messages(payloads)
+    assert router.data_to_send() == b"".join(frame(0, bytes(p)) for p in payloads)
+    router.send_messages([])
+    assert router.data_to_send() == b""
+    events = client.receive_data(b"".join(frame(0, bytes(p)) for p in payloads[:3]))
+    assert [e.payload for e in events] == [b"", b"[1]", b"x" * 300]  # type: ignore[attr-defined]
+
+
+def test_send_messages_queues_all_or_none() -> None:
+    router = open_router()
+    router.data_to_send()
+    client = RawSocketClient(1)
+    with pytest.raises(LocalProtocolError, match="RawSocket state HANDSHAKE"):
+        client.send_messages([b"x"])
+    small = open_client(router_exponent=0)  # the router takes 512 bytes at most
+    with pytest.raises(LocalProtocolError, match="513-byte payload exceeds the router's maximum"):
+        small.send_messages([b"ok", b"z" * 513])
+    assert small.data_to_send() == b""  # the first one was not queued either
+    small.send_messages([b"z" * 512])
+    assert small.data_to_send() == frame(0, b"z" * 512)

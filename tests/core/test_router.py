@@ -31,6 +31,7 @@ from wamp_core import (
     Challenge,
     ChallengeReceived,
     CloseReason,
+    Delivery,
     Deny,
     Error,
     ErrorReceived,
@@ -1326,3 +1327,44 @@ def test_sessions_announcing_equal_roles_share_one_copy(monkeypatch: pytest.Monk
     # Equal-comparing values of other types are not shared.
     ints = roles_with(call_canceling=1)  # type: ignore[arg-type]
     assert join(ints, "msgpack").roles is not third.roles
+
+
+def test_send_all_queues_for_established_sessions_and_feeds_sinks() -> None:
+    hub = Hub(Router(["realm1"]))
+    json_wire, msgpack_wire, other_json = (
+        hub.joined_wire(),
+        hub.joined_wire("msgpack"),
+        hub.joined_wire(),
+    )
+    fresh = hub.wire()  # attached, never joined
+    sunk: list[Message] = []
+    internal = hub.router.attach(get_serializer("json"))
+    internal.state = SessionState.ESTABLISHED
+    internal._sink = sunk.append
+    event = Event(1, 2, {}, ["x"])
+    hub.router.send_all(
+        [json_wire.slot, fresh.slot, internal, msgpack_wire.slot, other_json.slot], event
+    )
+    out = hub.router.data_to_send()
+    assert [d.session for d in out] == [json_wire.slot, msgpack_wire.slot, other_json.slot]
+    assert all(type(d) is Delivery and d.type is MessageType.EVENT for d in out)
+    assert out[0].data == out[2].data == get_serializer("json").encode(event)
+    assert out[1].data == get_serializer("msgpack").encode(event)
+    assert sunk == [event]
+
+
+def test_send_all_goes_through_an_overridden_send() -> None:
+    sent: list[RouterSession] = []
+
+    class Counting(Router):
+        def send(self, session: RouterSession, message: Message) -> bool:
+            sent.append(session)
+            return super().send(session, message)
+
+    router = Counting(["realm1"])
+    hub = Hub(router)
+    first, second = hub.joined_wire(), hub.joined_wire()
+    sent.clear()
+    router.send_all([first.slot, second.slot], Event(1, 2, {}))
+    assert sent == [first.slot, second.slot]
+    assert [d.session for d in router.data_to_send()] == [first.slot, second.slot]
