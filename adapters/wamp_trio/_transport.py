@@ -4,6 +4,13 @@ A ``MessageTransport`` moves whole WAMP transport messages (one WebSocket
 message, one RawSocket frame payload, one long-poll body) in both directions.
 The router host and the client session are written against this interface
 alone; WebSocket, RawSocket and long-poll each provide an implementation.
+
+``RouterHost`` also uses these methods when a transport has them (the WebSocket
+and RawSocket transports do): ``send_many(messages)`` (several messages in one
+write), ``receive_buffered()`` (a message already received, or None, without
+waiting), and ``try_send_many(messages)`` with ``flush()`` (a write that never
+waits: True when written, False when a rest is left for ``flush()``, None when
+nothing was taken).
 """
 
 from __future__ import annotations
