@@ -320,7 +320,9 @@ class WebSocketTransport:
         # write directly (try_send_many) and end once, and a lock and an event
         # cost 300 bytes each.
         self._lock: trio.Lock | None = None
-        self._receive_lock = trio.Lock()
+        # A task is in receive() (or aclose() reads the close frame). A flag, not a
+        # lock: taking a trio.Lock costs a scheduling round per message.
+        self._receiving = False
         self._messages: list[bytes] = []  # a list: cheaper than a deque when idle
         self._partial = bytearray()
         self._control = bytearray()  # pongs and close frames not yet written
@@ -491,16 +493,22 @@ class WebSocketTransport:
 
     def receive_buffered(self) -> bytes | None:
         """The next message if one is already received, else None (never waits)."""
-        if self._messages and not self._local_close and not self._receive_lock.locked():
+        if self._messages and not self._local_close and not self._receiving:
             return self._messages.pop(0)
         return None
 
     async def receive(self) -> bytes:
         """Receive the next complete message (its UTF-8 bytes for a text message).
 
-        Raises ``TransportClosed`` when the connection has ended.
+        Raises ``TransportClosed`` when the connection has ended, and
+        ``trio.BusyResourceError`` if another task is receiving already.
         """
-        async with self._receive_lock:
+        if self._receiving:
+            raise trio.BusyResourceError("another task is receiving on this WebSocket")
+        self._receiving = True
+        try:
+            if self._messages or self._initial:
+                await trio.lowlevel.checkpoint()  # no read below: schedule here
             while True:
                 if self._local_close:
                     if not self._is_ended:
@@ -518,6 +526,8 @@ class WebSocketTransport:
                 await self._handle_events()
                 if not (self._messages or self._is_ended or self._local_close):
                     await self._read()
+        finally:
+            self._receiving = False
 
     async def aclose(self) -> None:
         """Close with code 1000 and wait (``close_timeout`` at most) for the peer's
@@ -536,12 +546,15 @@ class WebSocketTransport:
                 if self._control:
                     await self._flush_control(wait=True)
                 if not self._is_ended:
-                    if self._receive_lock.locked():
+                    if self._receiving:
                         # The task in receive() reads the peer's close frame.
                         await self._ended().wait()
                     else:
-                        async with self._receive_lock:
+                        self._receiving = True
+                        try:
                             await self._read_until_closed()
+                        finally:
+                            self._receiving = False
         finally:
             await self._close_stream()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 import trio_websocket
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -1010,3 +1011,20 @@ def test_unmasking_xors_with_the_repeated_key(length: int) -> None:
         assert unmask(memoryview(data), mask) == expected
         assert type(unmask(memoryview(data), mask)) is bytes
     assert _websocket._unmask is not _websocket._unmask_python  # the C version is used
+
+
+async def test_one_task_receives_at_a_time_and_buffered_messages_still_checkpoint() -> None:
+    async with ws_pair() as (server, client):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.receive)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(trio.BusyResourceError):
+                await server.receive()
+            assert server.receive_buffered() is None  # nothing while another task receives
+            await client.send(b'["first"]')
+        await client.send_many([b'["a"]', b'["b"]'])
+        assert await server.receive() == b'["a"]'  # "b" arrived with it: it is buffered
+        with trio.testing.assert_checkpoints():
+            assert await server.receive() == b'["b"]'
+        assert "sec-websocket-key" not in server.info["http_headers"]
+        await close_both(server, client)
