@@ -26,9 +26,27 @@ import os
 
 import trio
 
-__all__ = ["receive_some", "socket_of", "write_nowait"]
+__all__ = ["LazySendLock", "receive_some", "socket_of", "write_nowait"]
 
 _POSIX = os.name == "posix"
+
+
+class LazySendLock:
+    """For transports: the lock their writers hold (``_send_lock``), made on first
+    use, since a connection whose every write was direct never needs one (300
+    bytes); ``_sending()`` tells whether a task holds it, without making it."""
+
+    _lock: trio.Lock | None = None
+
+    @property
+    def _send_lock(self) -> trio.Lock:
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = trio.Lock()
+        return lock
+
+    def _sending(self) -> bool:
+        return self._lock is not None and self._lock.locked()
 
 
 def socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:

@@ -152,8 +152,10 @@ class _Dispatcher:
         max_length_exponent: int,
         handshake_timeout: float,
         server_end_point: bytes | None = None,
+        unix: bool = False,
     ) -> None:
         self._handler = handler
+        self._unix = unix
         self._server_end_point = server_end_point
         self._websocket_path = websocket_path
         self._longpoll = longpoll
@@ -165,38 +167,14 @@ class _Dispatcher:
         self._max_length_exponent = max_length_exponent
         self._handshake_timeout = handshake_timeout
 
-    async def serve_tcp_stream(self, stream: trio.abc.Stream) -> None:
-        """serve_listeners' handler for TCP (and TLS) connections."""
+    async def serve_stream(self, stream: trio.abc.Stream) -> None:
+        """serve_listeners' handler: one TCP, TLS or Unix socket connection."""
         info = _connection_info(stream)
         peer = info["peer"]
         try:
             # The handshake's frames (and ``info``) are gone once the connection
             # runs: only this one stays on the stack, under the handler's.
             transport = await self._accept(stream, info)
-            del info
-            if transport is not None:  # run inline: one coroutine less per connection
-                try:
-                    await self._handler(transport)
-                finally:
-                    await transport.aclose()
-        except Exception:
-            logger.exception("connection from %s failed", peer)
-        finally:
-            await trio.aclose_forcefully(stream)
-
-    async def serve_unix_stream(self, stream: trio.abc.Stream) -> None:
-        """serve_listeners' handler for Unix socket connections (RawSocket only)."""
-        info = _connection_info(stream)
-        peer = info["peer"]
-        try:
-            transport = await accept_rawsocket(
-                stream,
-                b"",
-                serializers=self._rawsocket_ids,
-                max_length_exponent=self._max_length_exponent,
-                handshake_timeout=self._handshake_timeout,
-                info=info,
-            )
             del info
             if transport is not None:  # run inline: one coroutine less per connection
                 try:
@@ -216,6 +194,15 @@ class _Dispatcher:
     ) -> MessageTransport | None:
         """The connection's WAMP transport once its handshake is done; None when it
         was refused, dropped or (long-poll) served here."""
+        if self._unix:  # RawSocket only, from the first byte
+            return await accept_rawsocket(
+                stream,
+                b"",
+                serializers=self._rawsocket_ids,
+                max_length_exponent=self._max_length_exponent,
+                handshake_timeout=self._handshake_timeout,
+                info=info,
+            )
         peer = info["peer"]
         deadline = trio.current_time() + self._handshake_timeout
         with trio.CancelScope(deadline=deadline) as scope:
@@ -370,7 +357,7 @@ async def serve_tcp(
             for listener in tcp_listeners
         ]
     await trio.serve_listeners(
-        dispatcher.serve_tcp_stream,
+        dispatcher.serve_stream,
         listeners,
         handler_nursery=handler_nursery,
         task_status=task_status,
@@ -406,6 +393,7 @@ async def serve_unix(
         max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
         max_length_exponent=max_length_exponent,
         handshake_timeout=handshake_timeout,
+        unix=True,
     )
     await _remove_stale_socket(path)
     sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -418,7 +406,7 @@ async def serve_unix(
         raise
     try:
         await trio.serve_listeners(
-            dispatcher.serve_unix_stream,
+            dispatcher.serve_stream,
             [trio.SocketListener(sock)],
             handler_nursery=handler_nursery,
             task_status=task_status,

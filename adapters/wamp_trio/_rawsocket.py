@@ -35,7 +35,7 @@ from wamp_core import (
     serializer_for_rawsocket,
 )
 
-from ._fastio import receive_some, socket_of, write_nowait
+from ._fastio import LazySendLock, receive_some, socket_of, write_nowait
 from ._transport import MessageTransport, TransportClosed
 
 __all__ = ["RawSocketTransport", "accept_rawsocket", "connect_rawsocket", "stream_peer"]
@@ -93,7 +93,7 @@ def _base_info(stream: trio.abc.Stream, info: dict[str, Any] | None) -> dict[str
     return details
 
 
-class RawSocketTransport:
+class RawSocketTransport(LazySendLock):
     """A ``MessageTransport`` over a stream whose RawSocket handshake succeeded.
 
     Made by ``accept_rawsocket`` and ``connect_rawsocket``; not meant to be
@@ -119,7 +119,6 @@ class RawSocketTransport:
         self._unsent = b""  # the rest of a try_send_many the socket did not take
         self._connection = connection
         self._messages: list[bytes] = list(pending)  # cheaper than a deque when idle
-        self._lock: trio.Lock | None = None  # made on first use (see _send_lock)
         self._closed = False
         self._error: str | None = None
         peer_max = connection.peer_max_length
@@ -173,19 +172,6 @@ class RawSocketTransport:
         """Write what ``try_send_many`` left over. ``TransportClosed`` if it cannot."""
         self._check_open()
         await self._flush()
-
-    @property
-    def _send_lock(self) -> trio.Lock:
-        """The lock writers hold, made on first use: a connection whose every
-        write was direct (try_send_many) never needs one."""
-        lock = self._lock
-        if lock is None:
-            lock = self._lock = trio.Lock()
-        return lock
-
-    def _sending(self) -> bool:
-        """A task holds the send lock."""
-        return self._lock is not None and self._lock.locked()
 
     def _check_lengths(self, messages: Sequence[bytes]) -> None:
         peer_max = self.peer_max_length

@@ -67,7 +67,7 @@ from wsproto.utilities import RemoteProtocolError as WSRemoteProtocolError
 
 from wamp_core import SERIALIZERS, LocalProtocolError, Serializer, get_serializer
 
-from ._fastio import receive_some, socket_of, write_nowait
+from ._fastio import LazySendLock, receive_some, socket_of, write_nowait
 from ._transport import TransportClosed
 
 __all__ = [
@@ -284,7 +284,7 @@ def _resolve_subprotocols(names: Sequence[str]) -> list[str]:
 # -- the transport ---------------------------------------------------------------------
 
 
-class WebSocketTransport:
+class WebSocketTransport(LazySendLock):
     """A ``MessageTransport`` over one open WebSocket connection (either role).
 
     Made by ``accept_websocket`` and ``connect_websocket``. ``close_code`` and
@@ -316,10 +316,8 @@ class WebSocketTransport:
         self._wsconn = ws
         self._max_message_size = max_message_size
         self._close_timeout = close_timeout
-        # Made on first use (see _send_lock, _ended): most server connections
-        # write directly (try_send_many) and end once, and a lock and an event
-        # cost 300 bytes each.
-        self._lock: trio.Lock | None = None
+        # The send lock (LazySendLock) and the end event (_ended) are made on
+        # first use: most server connections write directly and end once.
         # A task is in receive() (or aclose() reads the close frame). A flag, not a
         # lock: taking a trio.Lock costs a scheduling round per message.
         self._receiving = False
@@ -395,17 +393,6 @@ class WebSocketTransport:
             await self._write(b"".join([ws.send(event) for event in events]))
             if self._control:
                 await self._write_control()
-
-    @property
-    def _send_lock(self) -> trio.Lock:
-        lock = self._lock
-        if lock is None:
-            lock = self._lock = trio.Lock()
-        return lock
-
-    def _sending(self) -> bool:
-        """A task holds the send lock."""
-        return self._lock is not None and self._lock.locked()
 
     def _ended(self) -> trio.Event:
         """An event set when the connection is over and the stream closed."""
