@@ -32,10 +32,12 @@ Either way a publisher, and every other session, goes on at full speed, and
 memory stays bounded. Dropping is logged once per connection.
 
 Time: the core reads no clock. The host calls ``router.tick(clock())`` before
-feeding each message, and ``RouterHost.run()`` sleeps until
+feeding each batch of messages a connection received together, and
+``RouterHost.run()`` sleeps until
 ``router.next_deadline()`` to fire timers (call timeouts) when no message
 arrives. ``serve_router`` starts ``run()``; an embedder that calls ``handle()``
-itself should start it too (without it, timers fire only when input arrives).
+itself should start it too (without it, timers fire only when input arrives,
+and each connection needs a nursery of its own for its writer task).
 
 ``serve_router(host, listeners)`` binds TCP (WebSocket, long-poll, RawSocket
 on one port) and Unix (RawSocket) listeners, in the shape of
@@ -276,8 +278,10 @@ class RouterHost:
             except TransportClosed:
                 return
             # No await until the batch is fed: the output queued meanwhile goes
-            # out in one write per connection, directly where possible.
+            # out in one write per connection, directly where possible. The
+            # clock is read once per batch (its messages arrived together).
             self._batch = True
+            self.router.tick(self.clock())
             try:
                 while data is not None:
                     if conn._dead:
@@ -287,21 +291,24 @@ class RouterHost:
             finally:
                 self._batch = False
                 self._send_direct()
+                self._check_timers()
 
     def _feed(self, conn: HostedConnection, data: bytes) -> None:
         """Hand one transport message to the router and dispatch its output."""
-        router = self.router
-        router.tick(self.clock())
         try:
-            router.receive_data(conn.session, data)
+            self.router.receive_data(conn.session, data)
         except wamp_core.RemoteProtocolError as exc:
             # The core queued ABORT and a close: keep reading (and ignoring)
             # until the writer has flushed them and closes the connection.
             log.info("%s: protocol violation: %s", conn.name, exc)
         finally:
             self._dispatch()
-        self._changed.unpark_all()
-        deadline = router.next_deadline()
+        if self._changed:  # someone waits (shutdown): unpark_all costs even for nobody
+            self._changed.unpark_all()
+
+    def _check_timers(self) -> None:
+        """Wake run() if the router's next timer is due before it planned to wake."""
+        deadline = self.router.next_deadline()
         if deadline is not None and (
             self._sleeping_until is None or deadline < self._sleeping_until
         ):
@@ -507,7 +514,8 @@ class RouterHost:
     def _wake(self, conn: HostedConnection) -> None:
         """Have ``conn``'s writer task write its queue (starting it if need be)."""
         if conn._wakeup is not None:
-            conn._wakeup.unpark_all()
+            if conn._wakeup:  # the writer is parked (else it is writing, and will look)
+                conn._wakeup.unpark_all()
             return
         nursery = conn._nursery
         if nursery is None:  # the connection is ending
