@@ -3,11 +3,11 @@
 
 ``python benchmarks/compare.py [--routers wampcore,crossbar,xconn] [--runs 3] [--quick]``
 
-For each router: start it (a fresh process; ``tests/interop/routers.py``'s launchers), run
-the same workloads with the same parameters ``--runs`` times (the runs interleaved), keep the
-MEDIAN of each figure; ``idle`` gets a fresh router process per measurement (Python keeps
-freed memory), with ``--router-pid`` for every process of the router (for Crossbar the
-controller and its workers). The bare echo server (``echo-rpc``, ws/json and rs/msgpack) is
+Run by run (``--runs`` times), the echo server and then each router in turn, on a fresh
+process (``tests/interop/routers.py``'s launchers): the same workloads with the same
+parameters; keep the MEDIAN of each figure. ``idle`` gets a fresh router process per
+measurement (Python keeps freed memory), with ``--router-pid`` for every process of the
+router (for Crossbar the controller and its workers). The bare echo server (``echo-rpc``, ws/json and rs/msgpack) is
 measured too: the ceiling each router's RPC throughput is compared with.
 
 Every workload runs as ``python -m wamp_bench ... --json`` in its own process group, killed
@@ -530,22 +530,23 @@ def _url(urls: dict[str, str], transport: str) -> str:
     return urls[transport]
 
 
-def run_router(recorder: Recorder, plan: Plan, router: str) -> None:
-    """The timed workloads on one router process (the runs interleaved), then each idle
-    measurement on a fresh one."""
-    print(f"{router}: starting", file=sys.stderr, flush=True)
-    kinds: list[str] = []
+def run_router(recorder: Recorder, plan: Plan, router: str, run: int) -> list[str]:
+    """Run ``run`` of the timed workloads on a fresh process of ``router``; the
+    transports it offers."""
+    print(f"{router}: run {run + 1} of {plan.runs}", file=sys.stderr, flush=True)
     try:
         with running_router(router) as (urls, _pids):
             kinds = sorted(urls)
-            measurements = router_measurements(plan, kinds)
-            for run in range(plan.runs):
-                print(f"{router}: run {run + 1} of {plan.runs}", file=sys.stderr, flush=True)
-                for measurement in measurements:
-                    measure(recorder, router, measurement, _url(urls, measurement.transport))
+            for measurement in router_measurements(plan, kinds):
+                measure(recorder, router, measurement, _url(urls, measurement.transport))
     except RouterError as exc:
         kinds = [transport for transport, _ in plan.combos]
-        recorder.fail_all(router, router_measurements(plan, kinds) * plan.runs, str(exc))
+        recorder.fail_all(router, router_measurements(plan, kinds), str(exc))
+    return kinds
+
+
+def run_idle(recorder: Recorder, plan: Plan, router: str, kinds: list[str]) -> None:
+    """Each idle measurement of ``router`` on a fresh process."""
     for measurement in idle_measurements(plan, kinds):
         for _ in range(plan.idle_runs):
             try:
@@ -760,12 +761,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     now = datetime.datetime.now(datetime.timezone.utc)
     recorder = Recorder()
     echo = echo_measurements(plan)
+    kinds: dict[str, list[str]] = {}
+    # Run by run, every router in turn (a fresh process each): the machine's drift
+    # over the whole comparison then weighs on every router alike.
     for run in range(plan.runs):
         print(f"echo ceiling: run {run + 1} of {plan.runs}", file=sys.stderr, flush=True)
         for measurement in echo:
             measure(recorder, "echo", measurement, None)
+        for router in plan.routers:
+            kinds[router] = run_router(recorder, plan, router, run)
     for router in plan.routers:
-        run_router(recorder, plan, router)
+        run_idle(recorder, plan, router, kinds[router])
     rows = figure_rows(recorder, plan)
     elapsed = round(time.monotonic() - started, 1)
     document = {
