@@ -7,8 +7,9 @@ Run by run (``--runs`` times), the echo server and then each router in turn, on 
 process (``tests/interop/routers.py``'s launchers): the same workloads with the same
 parameters; keep the MEDIAN of each figure. ``idle`` gets a fresh router process per
 measurement (Python keeps freed memory), with ``--router-pid`` for every process of the
-router (for Crossbar the controller and its workers). The bare echo server (``echo-rpc``, ws/json and rs/msgpack) is
-measured too: the ceiling each router's RPC throughput is compared with.
+router (for Crossbar the controller and its workers). The bare echo server (``echo-rpc``,
+ws/json and rs/msgpack) is measured too: the ceiling each router's RPC throughput is
+compared with.
 
 Every workload runs as ``python -m wamp_bench ... --json`` in its own process group, killed
 after a timeout; a router that cannot start or fails a workload gets "n/a" with the reason,
