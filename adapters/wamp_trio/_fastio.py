@@ -26,17 +26,20 @@ import os
 
 import trio
 
-__all__ = ["LazySendLock", "receive_some", "socket_of", "write_nowait"]
+__all__ = ["DirectSender", "receive_some", "socket_of", "write_nowait"]
 
 _POSIX = os.name == "posix"
 
 
-class LazySendLock:
-    """For transports: the lock their writers hold (``_send_lock``), made on first
-    use, since a connection whose every write was direct never needs one (300
-    bytes); ``_sending()`` tells whether a task holds it, without making it."""
+class DirectSender:
+    """The send side of a transport with direct writes: the lock its writers hold
+    (``_send_lock``), made on first use, since a connection whose every write was
+    direct never needs one (300 bytes); ``_sending()`` tells whether a task holds
+    it, without making it; ``_write_now()`` writes directly and keeps the rest in
+    ``_unsent``, which the transport's writers must send first."""
 
     _lock: trio.Lock | None = None
+    _unsent = b""
 
     @property
     def _send_lock(self) -> trio.Lock:
@@ -47,6 +50,15 @@ class LazySendLock:
 
     def _sending(self) -> bool:
         return self._lock is not None and self._lock.locked()
+
+    def _write_now(self, sock: trio.socket.SocketType, data: bytes) -> bool:
+        """Write ``data`` without waiting: True if all of it went, else False with
+        the rest in ``_unsent``."""
+        written = write_nowait(sock, data)
+        if written == len(data):
+            return True
+        self._unsent = data[written:]
+        return False
 
 
 def socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:

@@ -35,7 +35,7 @@ from wamp_core import (
     serializer_for_rawsocket,
 )
 
-from ._fastio import LazySendLock, receive_some, socket_of, write_nowait
+from ._fastio import DirectSender, receive_some, socket_of
 from ._transport import MessageTransport, TransportClosed
 
 __all__ = ["RawSocketTransport", "accept_rawsocket", "connect_rawsocket", "stream_peer"]
@@ -93,7 +93,7 @@ def _base_info(stream: trio.abc.Stream, info: dict[str, Any] | None) -> dict[str
     return details
 
 
-class RawSocketTransport(LazySendLock):
+class RawSocketTransport(DirectSender):
     """A ``MessageTransport`` over a stream whose RawSocket handshake succeeded.
 
     Made by ``accept_rawsocket`` and ``connect_rawsocket``; not meant to be
@@ -116,7 +116,6 @@ class RawSocketTransport(LazySendLock):
         self.info = info
         self._stream = stream
         self._sock = socket_of(stream)  # direct I/O on plain sockets (see _fastio)
-        self._unsent = b""  # the rest of a try_send_many the socket did not take
         self._connection = connection
         self._messages: list[bytes] = list(pending)  # cheaper than a deque when idle
         self._closed = False
@@ -161,12 +160,7 @@ class RawSocketTransport(LazySendLock):
             self._connection.send_messages(messages)
         except LocalProtocolError:
             return None  # send_many reports it
-        data = self._connection.data_to_send()
-        written = write_nowait(sock, data)
-        if written == len(data):
-            return True
-        self._unsent = data[written:]
-        return False
+        return self._write_now(sock, self._connection.data_to_send())
 
     async def flush(self) -> None:
         """Write what ``try_send_many`` left over. ``TransportClosed`` if it cannot."""

@@ -67,7 +67,7 @@ from wsproto.utilities import RemoteProtocolError as WSRemoteProtocolError
 
 from wamp_core import SERIALIZERS, LocalProtocolError, Serializer, get_serializer
 
-from ._fastio import LazySendLock, receive_some, socket_of, write_nowait
+from ._fastio import DirectSender, receive_some, socket_of
 from ._transport import TransportClosed
 
 __all__ = [
@@ -284,7 +284,7 @@ def _resolve_subprotocols(names: Sequence[str]) -> list[str]:
 # -- the transport ---------------------------------------------------------------------
 
 
-class WebSocketTransport(LazySendLock):
+class WebSocketTransport(DirectSender):
     """A ``MessageTransport`` over one open WebSocket connection (either role).
 
     Made by ``accept_websocket`` and ``connect_websocket``. ``close_code`` and
@@ -310,13 +310,12 @@ class WebSocketTransport(LazySendLock):
         self.close_reason: str | None = None
         self._stream = stream
         self._sock = socket_of(stream)  # direct I/O on plain sockets (see _fastio)
-        self._unsent = b""  # the rest of a try_send_many the socket did not take
         # wsproto's connection; None for a server until it is needed (closing,
         # errors): our own framing and parser do the data phase without it.
         self._wsconn = ws
         self._max_message_size = max_message_size
         self._close_timeout = close_timeout
-        # The send lock (LazySendLock) and the end event (_ended) are made on
+        # The send lock (DirectSender) and the end event (_ended) are made on
         # first use: most server connections write directly and end once.
         # A task is in receive() (or aclose() reads the close frame). A flag, not a
         # lock: taking a trio.Lock costs a scheduling round per message.
@@ -463,12 +462,7 @@ class WebSocketTransport(LazySendLock):
             or not self._open()
         ):
             return None
-        data = self._frame(messages)
-        written = write_nowait(sock, data)
-        if written == len(data):
-            return True
-        self._unsent = data[written:]
-        return False
+        return self._write_now(sock, self._frame(messages))
 
     async def flush(self) -> None:
         """Write what ``try_send_many`` left over. ``TransportClosed`` if it cannot."""
