@@ -7,7 +7,7 @@ import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import trio
@@ -100,6 +100,26 @@ async def hosting(
         with trio.fail_after(30):
             yield host, connect, nursery
         nursery.cancel_scope.cancel()
+
+
+T = TypeVar("T", bound=MessageTransport)
+
+
+async def wrapped_peer(
+    host: RouterHost,
+    nursery: trio.Nursery,
+    wrap: Callable[[MessageTransport], T],
+    serializer: str = "json",
+    *,
+    buffer: float = math.inf,
+) -> tuple[Peer, T]:
+    """A joined peer whose router side is ``wrap(memory transport)``, and that side."""
+    client_t, server_t = memory_transport_pair(wamp_core.get_serializer(serializer), buffer)
+    server_side = wrap(server_t)
+    nursery.start_soon(host.handle, server_side)
+    peer = Peer(client_t, server_side)
+    await peer.join()
+    return peer, server_side
 
 
 def connection(host: RouterHost, peer: Peer) -> HostedConnection:
@@ -374,11 +394,7 @@ async def test_oversized_event_is_dropped_and_oversized_result_disconnects(
         await callee.join()
         await callee.register()
 
-        client_t, server_t = memory_transport_pair(wamp_core.get_serializer(serializer), 0)
-        limited = LimitedTransport(server_t)
-        nursery.start_soon(host.handle, limited)
-        peer = Peer(client_t, limited)
-        await peer.join()
+        peer, limited = await wrapped_peer(host, nursery, LimitedTransport, serializer, buffer=0)
         await peer.subscribe()
         limited.limit = 300
         conn = host.connection_for(limited)
@@ -403,13 +419,9 @@ async def test_oversized_event_is_dropped_and_oversized_result_disconnects(
 
 async def test_a_batch_too_large_for_the_transport_is_split() -> None:
     async with hosting() as (host, connect, nursery):
-        client_t, server_t = memory_transport_pair(
-            wamp_core.get_serializer("wamp.2.json.batched"), 0
+        subscriber, limited = await wrapped_peer(
+            host, nursery, LimitedTransport, "wamp.2.json.batched", buffer=0
         )
-        limited = LimitedTransport(server_t)
-        nursery.start_soon(host.handle, limited)
-        subscriber = Peer(client_t, limited)
-        await subscriber.join()
         await subscriber.subscribe()
         limited.limit = 100
         publisher = await connect()
@@ -461,17 +473,9 @@ def send_at_once(peer: Peer) -> None:
 
 async def test_queued_messages_go_out_in_one_send_many() -> None:
     async with hosting() as (host, _, nursery):
-        client_t, server_t = memory_transport_pair(wamp_core.get_serializer("json"))
-        many = ManyTransport(server_t)
-        nursery.start_soon(host.handle, many)
-        subscriber = Peer(client_t, many)
-        await subscriber.join()
+        subscriber, many = await wrapped_peer(host, nursery, ManyTransport)
         await subscriber.subscribe()
-        pub_t, pub_server = memory_transport_pair(wamp_core.get_serializer("json"))
-        publisher_side = ManyTransport(pub_server)
-        nursery.start_soon(host.handle, publisher_side)
-        publisher = Peer(pub_t, publisher_side)
-        await publisher.join()
+        publisher, publisher_side = await wrapped_peer(host, nursery, ManyTransport)
         for n in range(6):
             publisher.session.publish(TOPIC, [n])
         send_at_once(publisher)
@@ -488,11 +492,7 @@ async def test_queued_messages_go_out_in_one_send_many() -> None:
 
 async def test_a_send_many_too_large_for_the_transport_is_sent_one_by_one() -> None:
     async with hosting() as (host, connect, nursery):
-        client_t, server_t = memory_transport_pair(wamp_core.get_serializer("json"))
-        many = ManyTransport(server_t)
-        nursery.start_soon(host.handle, many)
-        subscriber = Peer(client_t, many)
-        await subscriber.join()
+        subscriber, many = await wrapped_peer(host, nursery, ManyTransport)
         await subscriber.subscribe()
         many.limit = 200
         publisher = await connect()
@@ -555,12 +555,7 @@ class DirectTransport(ManyTransport):
 async def direct_peer(
     host: RouterHost, nursery: trio.Nursery, serializer: str = "json"
 ) -> tuple[Peer, DirectTransport]:
-    client_t, server_t = memory_transport_pair(wamp_core.get_serializer(serializer))
-    direct = DirectTransport(server_t)
-    nursery.start_soon(host.handle, direct)
-    peer = Peer(client_t, direct)
-    await peer.join()
-    return peer, direct
+    return await wrapped_peer(host, nursery, DirectTransport, serializer)
 
 
 async def test_output_is_written_by_the_reading_task_without_the_writer() -> None:
