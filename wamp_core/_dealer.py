@@ -504,7 +504,11 @@ class Dealer:
         # nothing (not even whether the procedure exists). Router-provided
         # procedures (the meta API) are authorized the same way.
         decision = authorize(router, session, message.procedure, "call", options)
-        refused = refusal(decision, "call", message.procedure, options.get("disclose_me") is True)
+        refused = (
+            None
+            if decision is None
+            else refusal(decision, "call", message.procedure, options.get("disclose_me") is True)
+        )
         if refused is not None:
             self._refuse(session, message, *refused)
             return
@@ -707,7 +711,7 @@ class Dealer:
                     registration.next_index = index + 1
                     return callees[index]
             return None
-        untried = [callee for callee in callees if callee not in tried]
+        untried = [callee for callee in callees if callee not in tried] if tried else callees
         if not untried:
             return None  # single: its one callee was tried
         if invoke == "random":
@@ -962,7 +966,7 @@ class Dealer:
     def _ended_call(self, session: RouterSession, request: int) -> str | None:
         """The procedure of ``session``'s ended progressive call ``request``, if
         it ended within ``grace_period``."""
-        entry = self._ended.get(session, {}).get(request)
+        entry = self._ended.get(session, _NO_ENDED).get(request)
         if entry is None or entry[1] < self._router.now - self.grace_period:
             return None
         return entry[0]
@@ -989,6 +993,8 @@ class Dealer:
             self._give_up(pending)
         self._ended.pop(session, None)
 
+
+_NO_ENDED: dict[int, tuple[str, float]] = {}  # read-only
 
 _PPT_CALLEE_LACKS = "the callee does not support payload passthru mode"
 _PPT_CALLER_LACKS = "the caller does not support payload passthru mode"

@@ -19,7 +19,7 @@ and re-encoding yields the same list.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -133,10 +133,15 @@ class Message:
             raise RemoteProtocolError(f"{cls.type.name} must have {count} elements, got {len(raw)}")
         # The element's predicate first (the common, valid case); _check() tells why not.
         args = raw[1:]
-        for index, (valid, value) in enumerate(zip(_VALIDATORS[cls], args)):
+        for valid, value in zip(_VALIDATORS[cls], args):
             if not valid(value):
-                element, kind = schema[index]
-                raise RemoteProtocolError(f"{cls.type.name}.{element} {_check(kind, value)}")
+                # The first element that fails (the predicates are pure).
+                element, kind, bad = next(
+                    (element, kind, item)
+                    for (element, kind), item in zip(schema, args)
+                    if not _VALID[kind](item)
+                )
+                raise RemoteProtocolError(f"{cls.type.name}.{element} {_check(kind, bad)}")
         return cls(*args)
 
 
@@ -639,6 +644,27 @@ class Yield(Message):
         return _with_payload([70, self.request, self.options], self.args, self.kwargs)
 
 
+def _fast_init(cls: type[Message]) -> None:
+    """Replace a message class's ``__init__`` by one with the same signature
+    that stores each field through its slot's descriptor: the frozen
+    dataclass's own calls ``object.__setattr__``, which looks each name up again.
+    """
+    names, params = [], []
+    for field in fields(cls):  # type: ignore[arg-type]
+        assert field.default in (MISSING, None)  # the only defaults messages have
+        names.append(field.name)
+        params.append(field.name if field.default is MISSING else f"{field.name}=None")
+    lines = [f"def __init__(self, {', '.join(params)}):"]
+    lines += [f"    _set_{name}(self, {name})" for name in names]
+    namespace: dict[str, Any] = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
+    exec("\n".join(lines), namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = cls.__init__.__annotations__
+    cls.__init__ = init  # type: ignore[method-assign]
+
+
 _CLASSES: dict[int, type[Message]] = {
     cls.type: cls
     for cls in (
@@ -647,6 +673,9 @@ _CLASSES: dict[int, type[Message]] = {
         Register, Registered, Unregister, Unregistered, Invocation, Interrupt, Yield,
     )
 }  # fmt: skip
+
+for _cls in _CLASSES.values():
+    _fast_init(_cls)
 
 # Each message class's element predicates, in schema order (see Message.from_list).
 _VALIDATORS: dict[type[Message], tuple[Callable[[Any], bool], ...]] = {

@@ -148,9 +148,17 @@ class SessionState(enum.Enum):
     FAILED = "FAILED"
     DETACHED = "DETACHED"
 
+    # Members are singletons compared by identity: hashing by identity keeps
+    # that consistent and avoids Enum's Python-level __hash__ in dict lookups.
+    __hash__ = object.__hash__
+
 
 _S = SessionState
 _T = MessageType
+# Looking a member up on an Enum class costs an attribute search each time.
+_ESTABLISHED = SessionState.ESTABLISHED
+_FAILED = SessionState.FAILED
+_DETACHED = SessionState.DETACHED
 
 TRANSITIONS: dict[tuple[SessionState, MessageType], str] = {
     (_S.CLOSED, _T.HELLO): "_on_hello",
@@ -262,6 +270,9 @@ class RouterObserver:
 
     def registration_deleted(self, session: RouterSession, registration: Registration) -> None:
         """``registration`` lost its last callee (``session``) and is gone."""
+
+
+_new_tuple = tuple.__new__  # Delivery(...) without its Python-level __new__
 
 
 class Delivery(NamedTuple):
@@ -444,6 +455,9 @@ class Router:
         # roles (clients of one library) share one copy.
         self._roles_seen: dict[str, dict[str, Any]] = {}
         self._out: list[Delivery] = []
+        # TRANSITIONS with each handler name bound (a subclass's override included).
+        self._handlers: dict[tuple[SessionState, MessageType], Callable[[RouterSession, Any], None]]
+        self._handlers = {key: getattr(self, name) for key, name in TRANSITIONS.items()}
         self.closing: str | None = None
         """The reason given to ``shutdown()``, once it was called."""
         self.now = now
@@ -611,7 +625,7 @@ class Router:
             data = session.serializer.encode(message)
         except SerializationError:
             return False
-        self._out.append(Delivery(session, data, message.type))
+        self._out.append(_new_tuple(Delivery, (session, data, message.type)))
         return True
 
     def send(self, session: RouterSession, message: Message) -> bool:
@@ -620,7 +634,7 @@ class Router:
         Returns False when it was not queued: the session is no longer
         established, or the message cannot be encoded with its serializer.
         """
-        if session.state is not SessionState.ESTABLISHED:
+        if session.state is not _ESTABLISHED:
             return False
         return self._emit(session, message)
 
@@ -633,11 +647,11 @@ class Router:
                 self.send(session, message)
             return
         out = self._out
-        new = tuple.__new__  # Delivery(...) without its Python-level __new__
+        new = _new_tuple
         message_type = message.type
         encoded: dict[Serializer, bytes | None] = {}
         for session in sessions:
-            if session.state is not SessionState.ESTABLISHED:
+            if session.state is not _ESTABLISHED:
                 continue
             if session._sink is not None:
                 session._sink(message)
@@ -677,9 +691,10 @@ class Router:
         ``LocalProtocolError`` for a detached session. Input for a session that
         already failed is ignored.
         """
-        if session.state is SessionState.FAILED:
+        state = session.state
+        if state is _FAILED:
             return
-        if session.state is SessionState.DETACHED:
+        if state is _DETACHED:
             raise LocalProtocolError("the session is detached")
         try:
             messages = session.serializer.decode(data)
@@ -690,15 +705,18 @@ class Router:
 
     def receive_message(self, session: RouterSession, message: Message) -> None:
         """Process one decoded message from ``session`` (see ``receive_data``)."""
-        if session.state is SessionState.FAILED:
-            return
-        if session.state is SessionState.DETACHED:
-            raise LocalProtocolError("the session is detached")
-        handler = TRANSITIONS.get((session.state, message.type))
+        state = session.state
+        message_type = message.type
+        handler = self._handlers.get((state, message_type))
         if handler is None:
-            self.fail(session, f"{message.type.name} is not allowed in state {session.state.name}")
+            # FAILED and DETACHED accept no message at all.
+            if state is _FAILED:
+                return
+            if state is _DETACHED:
+                raise LocalProtocolError("the session is detached")
+            self.fail(session, f"{message_type.name} is not allowed in state {state.name}")
         held = session._held
-        if held is not None and message.type in _HELD:
+        if held is not None and message_type in _HELD:
             if len(held) > self.max_held_requests:  # the first is the one that waits
                 self.close_session(
                     session, CloseReason.KILLED, "too many requests waiting for authorization"
@@ -717,7 +735,7 @@ class Router:
         # "Verification of CALL Request IDs"); the dealer tells.
         if (
             message.type in _SEQUENTIAL
-            and session.state is SessionState.ESTABLISHED
+            and session.state is _ESTABLISHED
             and not (
                 isinstance(message, Call)
                 and self._realm(session).dealer.continues_call(session, message.request)
@@ -725,9 +743,14 @@ class Router:
         ):
             self._check_request_id(session, message.request)  # type: ignore[attr-defined]
 
-    def _handle(self, session: RouterSession, handler: str, message: Message) -> None:
+    def _handle(
+        self,
+        session: RouterSession,
+        handler: Callable[[RouterSession, Any], None],
+        message: Message,
+    ) -> None:
         try:
-            getattr(self, handler)(session, message)
+            handler(session, message)
         except AuthorizationDeferred as wait:
             self._defer(session, message, wait)
             return
@@ -768,9 +791,7 @@ class Router:
                 message, checked = held.popleft()
                 if not checked:
                     self._check_request(session, message)
-                self._handle(
-                    session, TRANSITIONS[(SessionState.ESTABLISHED, message.type)], message
-                )
+                self._handle(session, self._handlers[(_ESTABLISHED, message.type)], message)
         except RemoteProtocolError:
             return  # the session failed: ABORT and close are queued, its state is gone
         if session._held is held and not held:

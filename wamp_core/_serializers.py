@@ -166,8 +166,27 @@ def _check_encodable(value: Any) -> None:
 # -- MessagePack ---------------------------------------------------------------
 
 
+# msgpack.packb builds a Packer (and its 256 KiB buffer) for every call; these
+# are reused instead. Each call takes one for itself (a Packer is not
+# thread-safe) and gives it back. A Packer empties its buffer when packing
+# fails, but never shrinks it: one that grew for a large message is dropped.
+_PACKERS: list[Any] = []
+_PACKER_KEEP_LIMIT = 1 << 20
+
+
 def _msgpack_dumps(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    try:
+        packer = _PACKERS.pop()
+    except IndexError:  # none free: the first call, or others are packing
+        packer = msgpack.Packer(use_bin_type=True)
+    try:
+        data: bytes = packer.pack(obj)
+    except BaseException:
+        _PACKERS.append(packer)
+        raise
+    if len(data) <= _PACKER_KEEP_LIMIT:
+        _PACKERS.append(packer)
+    return data
 
 
 def _msgpack_loads(data: bytes) -> Any:
@@ -271,9 +290,8 @@ class Serializer:
 
         The plain encoding is cached on the message, keyed by codec.
         """
-        try:
-            cache: dict[str, bytes] = message._wire  # type: ignore[attr-defined]
-        except AttributeError:
+        cache: dict[str, bytes] | None = getattr(message, "_wire", None)
+        if cache is None:
             cache = {}
             object.__setattr__(message, "_wire", cache)
         data = cache.get(self.codec)

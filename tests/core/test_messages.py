@@ -345,6 +345,26 @@ def test_messages_are_frozen() -> None:
         message.request = 2  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("cls", ALL_MESSAGE_CLASSES, ids=lambda cls: cls.__name__)
+def test_constructor_takes_the_fields_in_order(cls: type[Message]) -> None:
+    """Positional or keyword arguments, the optional ones defaulting to None."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    required = [f.name for f in fields if f.default is dataclasses.MISSING]
+    values = {f.name: object() for f in fields}
+    by_position = cls(*values.values())
+    by_keyword = cls(**values)
+    for field in fields:
+        assert getattr(by_position, field.name) is values[field.name]
+        assert getattr(by_keyword, field.name) is values[field.name]
+    shortest = cls(**{name: values[name] for name in required})
+    assert all(getattr(shortest, f.name) is None for f in fields if f.name not in required)
+    assert dataclasses.replace(shortest) == shortest  # type: ignore[type-var]
+    with pytest.raises(TypeError):
+        cls(*list(values.values())[: len(required) - 1])
+    with pytest.raises(TypeError):
+        cls(*values.values(), None)  # type: ignore[call-arg]
+
+
 def test_base_message_has_no_layout() -> None:
     with pytest.raises(NotImplementedError):
         Message().to_list()

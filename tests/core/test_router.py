@@ -510,6 +510,29 @@ def test_every_transition_has_a_handler() -> None:
         assert callable(getattr(Router, handler))
 
 
+def test_a_subclass_overrides_handlers() -> None:
+    """The router dispatches to the subclass's ``_on_*`` methods."""
+    seen: list[Message] = []
+
+    class Recording(Router):
+        def _on_publish(self, session: RouterSession, message: Publish) -> None:
+            seen.append(message)
+            super()._on_publish(session, message)
+
+    hub = Hub(Recording(["realm1"]))
+    wire = hub.joined_wire()
+    publish = Publish(wire.req(), {"acknowledge": True}, "a.b")
+    wire.send(publish)
+    assert seen == [publish]
+    assert isinstance(wire.one(Published), Published)
+
+
+def test_session_states_hash_by_identity() -> None:
+    table = {state: state.value for state in SessionState}
+    assert all(table[state] == state.value for state in SessionState)
+    assert hash(SessionState.ESTABLISHED) == object.__hash__(SessionState.ESTABLISHED)
+
+
 # -- undecodable input ------------------------------------------------------------------
 
 

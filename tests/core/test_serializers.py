@@ -881,6 +881,43 @@ def dumps_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+def test_msgpack_packers_are_reused_after_a_failure() -> None:
+    from wamp_core import _serializers
+
+    serializer = get_serializer("msgpack")
+    with pytest.raises(SerializationError):
+        serializer.dumps([1, {"a": object()}])
+    # The packer that failed is used again, and holds nothing of the failed value.
+    assert len(_serializers._PACKERS) >= 1
+    assert serializer.dumps([2, "b"]) == msgpack.packb([2, "b"], use_bin_type=True)
+
+
+def test_msgpack_packs_while_every_packer_is_taken() -> None:
+    from wamp_core import _serializers
+
+    taken = list(_serializers._PACKERS)
+    _serializers._PACKERS.clear()
+    try:
+        assert get_serializer("msgpack").dumps([1, b"x"]) == msgpack.packb(
+            [1, b"x"], use_bin_type=True
+        )
+        assert len(_serializers._PACKERS) == 1  # the new one is kept for later
+    finally:
+        _serializers._PACKERS[:] = taken
+
+
+def test_a_msgpack_packer_grown_for_a_large_message_is_not_kept() -> None:
+    from wamp_core import _serializers
+
+    serializer = get_serializer("msgpack")
+    serializer.dumps([1])
+    free = len(_serializers._PACKERS)
+    big = b"x" * (_serializers._PACKER_KEEP_LIMIT + 1)
+    assert msgpack.unpackb(serializer.dumps([1, big])) == [1, big]
+    assert len(_serializers._PACKERS) == free - 1  # its buffer would stay that large
+    assert serializer.dumps([2]) == msgpack.packb([2])  # a new one takes its place
+
+
 def test_encode_cache(dumps_calls: list[str]) -> None:
     message = Event(1, 2, {}, ["fan-out"])
     first = JSON.encode(message)
