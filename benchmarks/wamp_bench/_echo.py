@@ -16,6 +16,13 @@ answered directly, on the connection it came from.
 Everything else (YIELD, ERROR, unacknowledged PUBLISH, ...) is ignored. So
 ``rpc-latency`` and ``rpc-throughput`` run against it unchanged (the callee
 session registers and is never invoked); ``fanout`` delivers nothing.
+
+It does its I/O the way the router host does, so that it stays a ceiling: it
+answers a message together with every message already buffered behind it
+(``receive_buffered()``) and writes all the answers at once, without waiting
+(``try_send_many()``, the rest by ``flush()``), else with ``send_many()`` or
+``send()`` when the transport lacks those methods or refuses (TLS, a write in
+progress). Per message it only decodes and encodes: no routing.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -40,28 +48,60 @@ _ROLES = {
 
 
 async def echo_connection(transport: MessageTransport) -> None:
-    """Answer one connection's messages until it closes (see the module's table)."""
+    """Answer one connection's messages until it closes (see the module's table):
+    a message and those buffered behind it are answered in one write."""
     serializer = transport.serializer
+    receive_buffered: Callable[[], bytes | None] | None = getattr(
+        transport, "receive_buffered", None
+    )
+    write = _writer(transport)
     ids = itertools.count(1)
-    out: list[wamp_core.Message] = []
+    answers: list[wamp_core.Message] = []
     closing = False
     while not closing:
         try:
-            data = await transport.receive()
+            data: bytes | None = await transport.receive()
         except TransportClosed:
             return
-        for message in serializer.decode(data):
-            reply = _answer(message, ids)
-            if reply is not None:
-                out.append(reply)
-                closing = closing or message.type is MessageType.GOODBYE
-        if out:
+        while data is not None:
+            for message in serializer.decode(data):
+                reply = _answer(message, ids)
+                if reply is not None:
+                    answers.append(reply)
+                    closing = closing or message.type is MessageType.GOODBYE
+            data = None if closing or receive_buffered is None else receive_buffered()
+        if answers:
             try:
-                for chunk in serializer.encode_many(out):
-                    await transport.send(chunk)
+                await write(serializer.encode_many(answers))
             except TransportClosed:
                 return
-            out.clear()
+            answers.clear()
+
+
+def _writer(transport: MessageTransport) -> Callable[[list[bytes]], Awaitable[None]]:
+    """How to write several messages on ``transport``: ``try_send_many`` (then
+    ``flush`` for what it left), else ``send_many``, else ``send`` each."""
+    try_send_many: Callable[[list[bytes]], bool | None] | None = getattr(
+        transport, "try_send_many", None
+    )
+    flush: Callable[[], Awaitable[None]] | None = getattr(transport, "flush", None)
+    send_many: Callable[[list[bytes]], Awaitable[None]] | None = getattr(
+        transport, "send_many", None
+    )
+
+    async def write(messages: list[bytes]) -> None:
+        written = None if try_send_many is None else try_send_many(messages)
+        if written is None:  # not taken: no such method, TLS, a write in progress
+            if send_many is not None:
+                await send_many(messages)
+            else:
+                for data in messages:
+                    await transport.send(data)
+        elif not written:  # taken, but the socket did not take it all
+            assert flush is not None  # it comes with try_send_many
+            await flush()
+
+    return write
 
 
 def _answer(message: Any, ids: itertools.count[int]) -> wamp_core.Message | None:

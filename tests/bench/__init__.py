@@ -5,13 +5,14 @@ The names under test are imported here, so that the test modules import them fro
 known as first-party or not (it is not until it is an installed package).
 """
 
-from wamp_bench import BenchConfig, Report, run_benchmark, serve_echo
+from wamp_bench import BenchConfig, Report, echo_connection, run_benchmark, serve_echo
 from wamp_bench._stats import Recorder, latency_summary, percentile, read_rss
 
 __all__ = [
     "BenchConfig",
     "Recorder",
     "Report",
+    "echo_connection",
     "latency_summary",
     "percentile",
     "read_rss",
