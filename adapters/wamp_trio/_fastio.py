@@ -26,7 +26,7 @@ import os
 
 import trio
 
-__all__ = ["DirectSender", "receive_some", "socket_of", "write_nowait"]
+__all__ = ["DirectSender", "read_nowait", "receive_some", "socket_of", "write_nowait"]
 
 _POSIX = os.name == "posix"
 
@@ -38,8 +38,18 @@ class DirectSender:
     it, without making it; ``_write_now()`` writes directly and keeps the rest in
     ``_unsent``, which the transport's writers must send first."""
 
-    _lock: trio.Lock | None = None
-    _unsent = b""
+    __slots__ = ("_lock", "_sock", "_unsent")
+
+    def __init__(self, sock: trio.socket.SocketType | None) -> None:
+        self._sock = sock  # direct I/O when not None: a plain socket
+        self._lock: trio.Lock | None = None
+        self._unsent = b""
+
+    @property
+    def direct_io(self) -> bool:
+        """True when the transport reads and writes its plain socket directly
+        (``try_send_many`` can write); False on TLS and other streams."""
+        return self._sock is not None
 
     @property
     def _send_lock(self) -> trio.Lock:
@@ -75,37 +85,38 @@ async def receive_some(sock: trio.socket.SocketType, max_bytes: int) -> bytes:
     ``trio.BrokenResourceError`` for a network error (reset, ...).
     """
     await trio.lowlevel.checkpoint_if_cancelled()
-    waited = False
-    while True:
-        fd = sock.fileno()
-        if fd < 0:
-            raise trio.ClosedResourceError("the socket was closed")
-        try:
-            data = _read(fd, max_bytes)
-        except OSError as exc:
-            if exc.errno == errno.EBADF:
-                raise trio.ClosedResourceError("the socket was closed") from None
-            raise trio.BrokenResourceError(f"socket read failed: {exc}") from exc
-        if data is None:
-            # Raises ClosedResourceError if another task closes the socket.
-            await trio.lowlevel.wait_readable(sock)
-            waited = True
-            continue
-        if not waited:
-            # Data was there at once: still let the other tasks run (the
-            # checkpoint trio takes after every read), without losing the data.
-            await trio.lowlevel.cancel_shielded_checkpoint()
+    data = read_nowait(sock, max_bytes)
+    if data is not None:
+        # Data was there at once: still let the other tasks run (the
+        # checkpoint trio takes after every read), without losing the data.
+        await trio.lowlevel.cancel_shielded_checkpoint()
         return data
+    while True:
+        # Raises ClosedResourceError if another task closes the socket.
+        await trio.lowlevel.wait_readable(sock)
+        data = read_nowait(sock, max_bytes)
+        if data is not None:
+            return data
 
 
-def _read(fd: int, max_bytes: int) -> bytes | None:
-    """``os.read``, None when nothing is there. A function of its own: the
-    exception's traceback then holds this frame, not the caller's, which would
-    otherwise keep a frame object (200 bytes) while it waits, per connection."""
+def read_nowait(sock: trio.socket.SocketType, max_bytes: int) -> bytes | None:
+    """Read up to ``max_bytes`` bytes if there are any now (b"" at EOF), else None.
+
+    Raises as ``receive_some``. A function of its own, so that no exception
+    passes through the (waiting) caller: a coroutine that catches one keeps a
+    frame object (200 bytes) for as long as it lives, per connection.
+    """
+    fd = sock.fileno()
+    if fd < 0:
+        raise trio.ClosedResourceError("the socket was closed")
     try:
         return os.read(fd, max_bytes)
     except BlockingIOError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.EBADF:
+            raise trio.ClosedResourceError("the socket was closed") from None
+        raise trio.BrokenResourceError(f"socket read failed: {exc}") from exc
 
 
 def write_nowait(sock: trio.socket.SocketType, data: bytes) -> int:

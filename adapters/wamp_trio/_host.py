@@ -71,6 +71,10 @@ log = logging.getLogger("wamp_trio.router")
 
 SlowConsumerPolicy = Literal["drop", "disconnect"]
 
+# Stateless, so shared by every connection that has no cancel scope or nursery of its own.
+_NO_SCOPE: contextlib.nullcontext[None] = contextlib.nullcontext()
+_NO_NURSERY: contextlib.nullcontext[None] = contextlib.nullcontext()
+
 
 def _peer(info: dict[str, Any]) -> str:
     peer = info.get("peer")
@@ -88,6 +92,31 @@ class HostedConnection:
     when the host closed the connection itself, else None).
     """
 
+    __slots__ = (
+        "_busy",
+        "_closing",
+        "_dead",
+        "_drop_logged",
+        "_finished",
+        "_flush",
+        "_listed",
+        "_nursery",
+        "_queue",
+        "_queued",
+        "_scope",
+        "_try_send",
+        "_wakeup",
+        "_writer",
+        "_writing",
+        "closed_by_policy",
+        "dropped",
+        "peak_queued",
+        "queue_size",
+        "sent",
+        "session",
+        "transport",
+    )
+
     def __init__(
         self, transport: MessageTransport, session: RouterSession, queue_size: int
     ) -> None:
@@ -98,15 +127,17 @@ class HostedConnection:
         self.sent = 0
         self.dropped = 0
         self.closed_by_policy: str | None = None
-        self.name = _peer(transport.info)
         # (data, is_event); None is the close marker (not counted in queue_size).
         # A list (taken from in slices), not a deque: an idle connection's empty
         # list costs 56 bytes, a deque's first block 600.
         self._queue: list[tuple[bytes, bool] | None] = []
         self._queued = 0
-        # Optional transport method: a write that never waits (see _send_direct).
-        self._try_send: Callable[[list[bytes]], bool | None] | None = getattr(
-            transport, "try_send_many", None
+        # Optional transport method: a write that never waits (see _send_direct);
+        # not used where the transport says it cannot write directly (TLS).
+        self._try_send: Callable[[list[bytes]], bool | None] | None = (
+            getattr(transport, "try_send_many", None)
+            if getattr(transport, "direct_io", True)
+            else None
         )
         self._busy = False  # the writer task is between waking up and parking
         self._flush = False  # the transport holds the unwritten rest of a direct write
@@ -121,7 +152,14 @@ class HostedConnection:
         self._wakeup: trio.lowlevel.ParkingLot | None = None  # set when the writer starts
         self._writer: trio.CancelScope | None = None  # ... and its cancel scope
         self._writing = False  # the writer task runs
-        self._scope = trio.CancelScope()
+        # What ends handle() early: the transport's close_now() where it works
+        # (a plain-socket RawSocket: no closing handshake to wait for), else a
+        # cancel scope (600 bytes per connection) around the read loop.
+        self._scope: trio.CancelScope | None = (
+            None
+            if getattr(transport, "direct_io", False) and hasattr(transport, "close_now")
+            else trio.CancelScope()
+        )
         self._finished = False
 
     def __repr__(self) -> str:
@@ -129,6 +167,11 @@ class HostedConnection:
             f"<HostedConnection {self.name} {self.session!r} queued={self._queued}"
             f" dropped={self.dropped}>"
         )
+
+    @property
+    def name(self) -> str:
+        """The peer, as the logs name it (``rawsocket tcp4:127.0.0.1:50123``)."""
+        return _peer(self.transport.info)
 
     @property
     def queued(self) -> int:
@@ -229,16 +272,40 @@ class RouterHost:
         conn = HostedConnection(transport, session, self.queue_size)
         self._connections[session] = conn
         log.debug("%s: connected", conn.name)
+        # Optional transport method: a message already received and buffered, or
+        # None. Feeding those without a checkpoint in between lets the writers
+        # send what they produced in one write per connection.
+        receive_buffered: Callable[[], bytes | None] | None = getattr(
+            transport, "receive_buffered", None
+        )
+        # The read loop is inline (one coroutine less per idle connection); the
+        # writer task (see _wake) runs in run()'s nursery, or, when run() is not
+        # running, in one of the connection's own.
         try:
-            with conn._scope:
-                if self._writers is not None:
-                    conn._nursery = self._writers  # for the writer (see _wake)
-                    await self._read_loop(conn)
-                else:
-                    async with trio.open_nursery() as nursery:
-                        conn._nursery = nursery
-                        await self._read_loop(conn)
-                        nursery.cancel_scope.cancel()
+            with conn._scope if conn._scope is not None else _NO_SCOPE:
+                async with _NO_NURSERY if self._writers is not None else trio.open_nursery() as own:
+                    conn._nursery = self._writers if own is None else own
+                    while not conn._dead:
+                        try:
+                            data: bytes | None = await transport.receive()
+                        except TransportClosed:
+                            break
+                        # No await until the batch is fed: the output queued meanwhile
+                        # goes out in one write per connection, directly where
+                        # possible. The clock is read once per batch (its messages
+                        # arrived together).
+                        self._batch = True
+                        self.router.tick(self.clock())
+                        try:
+                            while data is not None and not conn._dead:
+                                self._feed(conn, data)
+                                data = None if receive_buffered is None else receive_buffered()
+                        finally:
+                            self._batch = False
+                            self._send_direct()
+                            self._check_timers()
+                    if own is not None:
+                        own.cancel_scope.cancel()
         except Exception:
             log.exception("%s: internal error; closing the connection", conn.name)
         finally:
@@ -264,35 +331,6 @@ class RouterHost:
             else:
                 log.debug("%s: closed", conn.name)
 
-    async def _read_loop(self, conn: HostedConnection) -> None:
-        transport = conn.transport
-        # Optional transport method: a message already received and buffered, or
-        # None. Feeding those without a checkpoint in between lets the writers
-        # send what they produced in one write per connection.
-        receive_buffered: Callable[[], bytes | None] | None = getattr(
-            transport, "receive_buffered", None
-        )
-        while True:
-            try:
-                data: bytes | None = await transport.receive()
-            except TransportClosed:
-                return
-            # No await until the batch is fed: the output queued meanwhile goes
-            # out in one write per connection, directly where possible. The
-            # clock is read once per batch (its messages arrived together).
-            self._batch = True
-            self.router.tick(self.clock())
-            try:
-                while data is not None:
-                    if conn._dead:
-                        return
-                    self._feed(conn, data)
-                    data = None if receive_buffered is None else receive_buffered()
-            finally:
-                self._batch = False
-                self._send_direct()
-                self._check_timers()
-
     def _feed(self, conn: HostedConnection, data: bytes) -> None:
         """Hand one transport message to the router and dispatch its output."""
         try:
@@ -305,6 +343,14 @@ class RouterHost:
             self._dispatch()
         if self._changed:  # someone waits (shutdown): unpark_all costs even for nobody
             self._changed.unpark_all()
+
+    def _stop(self, conn: HostedConnection) -> None:
+        """End ``conn``'s ``handle()``: cancel its read loop, or close its transport
+        at once where it has no cancel scope (see HostedConnection)."""
+        if conn._scope is not None:
+            conn._scope.cancel()
+        else:
+            conn.transport.close_now()  # type: ignore[attr-defined]
 
     def _check_timers(self) -> None:
         """Wake run() if the router's next timer is due before it planned to wake."""
@@ -339,12 +385,12 @@ class RouterHost:
                 try:
                     await flush()
                 except TransportClosed:
-                    conn._scope.cancel()
+                    self._stop(conn)
                     return
                 continue
             parts = self._take(conn, whole_batches)
             if not parts:  # close marker: everything before it is written
-                conn._scope.cancel()
+                self._stop(conn)
                 return
             try:
                 if batched:
@@ -354,7 +400,7 @@ class RouterHost:
                 else:
                     await send_many([data for data, _ in parts])
             except TransportClosed:
-                conn._scope.cancel()
+                self._stop(conn)
                 return
             except ValueError:
                 # Larger than the peer accepts: send them one by one.
@@ -391,7 +437,7 @@ class RouterHost:
             try:
                 await conn.transport.send(data)
             except TransportClosed:
-                conn._scope.cancel()
+                self._stop(conn)
                 return False
             except ValueError as exc:
                 if is_event:
@@ -525,7 +571,7 @@ class RouterHost:
         try:
             nursery.start_soon(self._run_writer, conn)
         except RuntimeError:  # run()'s nursery is closed: the host is going away
-            conn._scope.cancel()
+            self._stop(conn)
             return
         conn._writing = True
 
@@ -539,7 +585,7 @@ class RouterHost:
             log.exception("%s: internal error; closing the connection", conn.name)
         finally:
             conn._writing = False
-            conn._scope.cancel()
+            self._stop(conn)
             self._changed.unpark_all()
 
     def _offer(self, conn: HostedConnection, data: bytes | None, is_event: bool = False) -> None:
@@ -606,7 +652,7 @@ class RouterHost:
         # Detach at once: no more deliveries for it, and its callers and callees
         # learn now (the handler's own detach is then a no-op).
         self.router.detach(conn.session)
-        conn._scope.cancel()
+        self._stop(conn)
 
     # -- shutdown --------------------------------------------------------------------
 
@@ -636,7 +682,7 @@ class RouterHost:
                 self._offer(conn, None)  # close once the queue is written
             await self._all_finished()
         for conn in list(self._connections.values()):
-            conn._scope.cancel()
+            self._stop(conn)
         await self._all_finished()
 
     async def _all_finished(self) -> None:

@@ -168,7 +168,7 @@ class _Dispatcher:
         self._handshake_timeout = handshake_timeout
 
     async def serve_stream(self, stream: trio.abc.Stream) -> None:
-        """serve_listeners' handler: one TCP, TLS or Unix socket connection."""
+        """One accepted TCP, TLS or Unix socket connection; closes ``stream`` in the end."""
         info = _connection_info(stream)
         peer = info["peer"]
         try:
@@ -356,12 +356,7 @@ async def serve_tcp(
             trio.SSLListener(listener, ssl_context, https_compatible=True)
             for listener in tcp_listeners
         ]
-    await trio.serve_listeners(
-        dispatcher.serve_stream,
-        listeners,
-        handler_nursery=handler_nursery,
-        task_status=task_status,
-    )
+    await _serve_listeners(dispatcher.serve_stream, listeners, handler_nursery, task_status)
 
 
 async def serve_unix(
@@ -405,14 +400,58 @@ async def serve_unix(
         sock.close()
         raise
     try:
-        await trio.serve_listeners(
-            dispatcher.serve_stream,
-            [trio.SocketListener(sock)],
-            handler_nursery=handler_nursery,
-            task_status=task_status,
+        await _serve_listeners(
+            dispatcher.serve_stream, [trio.SocketListener(sock)], handler_nursery, task_status
         )
     finally:
         _remove_socket_file(path, status)
+
+
+# accept(2) errors that say the system is out of resources for now: the accept
+# loop logs them, waits a little and goes on (as trio.serve_listeners does).
+_ACCEPT_CAPACITY_ERRNOS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS))
+_ACCEPT_RETRY_DELAY = 0.1
+_CONNECTION_TASK = "wamp_trio connection"
+"""The name of every connection's task. A string given to ``start_soon`` is kept
+as it is; without one trio formats a name per task (200 bytes each)."""
+
+
+async def _serve_listeners(
+    serve_stream: Callable[[trio.abc.Stream], Awaitable[None]],
+    listeners: Sequence[trio.abc.Listener[Any]],
+    handler_nursery: trio.Nursery | None,
+    task_status: trio.TaskStatus[Any],
+) -> NoReturn:
+    """``trio.serve_listeners`` for a ``serve_stream`` that closes its stream
+    itself: each connection's task runs it directly, with no wrapper coroutine
+    and a shared task name (an idle connection costs that much less)."""
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            nursery.start_soon(_accept_loop, listener, handler_nursery or nursery, serve_stream)
+        task_status.started(list(listeners))
+    raise AssertionError("the accept loops never return")  # pragma: no cover
+
+
+async def _accept_loop(
+    listener: trio.abc.Listener[Any],
+    handler_nursery: trio.Nursery,
+    serve_stream: Callable[[trio.abc.Stream], Awaitable[None]],
+) -> NoReturn:
+    async with listener:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                logger.error(
+                    "accept failed: %s; retrying in %s s",
+                    os.strerror(exc.errno or 0),
+                    _ACCEPT_RETRY_DELAY,
+                )
+                await trio.sleep(_ACCEPT_RETRY_DELAY)
+            else:
+                handler_nursery.start_soon(serve_stream, stream, name=_CONNECTION_TASK)
 
 
 async def _remove_stale_socket(path: str) -> None:

@@ -35,7 +35,7 @@ from wamp_core import (
     serializer_for_rawsocket,
 )
 
-from ._fastio import DirectSender, receive_some, socket_of
+from ._fastio import DirectSender, read_nowait, socket_of
 from ._transport import MessageTransport, TransportClosed
 
 __all__ = ["RawSocketTransport", "accept_rawsocket", "connect_rawsocket", "stream_peer"]
@@ -101,6 +101,17 @@ class RawSocketTransport(DirectSender):
     ``send`` raises ``ValueError`` for a longer one.
     """
 
+    __slots__ = (
+        "_closed",
+        "_connection",
+        "_error",
+        "_messages",
+        "_stream",
+        "info",
+        "peer_max_length",
+        "serializer",
+    )
+
     serializer: Serializer
     info: dict[str, Any]
 
@@ -115,7 +126,7 @@ class RawSocketTransport(DirectSender):
         self.serializer = serializer
         self.info = info
         self._stream = stream
-        self._sock = socket_of(stream)  # direct I/O on plain sockets (see _fastio)
+        super().__init__(socket_of(stream))  # direct I/O on plain sockets (see _fastio)
         self._connection = connection
         self._messages: list[bytes] = list(pending)  # cheaper than a deque when idle
         self._closed = False
@@ -234,11 +245,19 @@ class RawSocketTransport(DirectSender):
         while not messages:
             self._check_open()
             try:
-                data: bytes | bytearray
-                if sock is not None:
-                    data = await receive_some(sock, RECEIVE_SIZE)
-                else:
+                data: bytes | bytearray | None
+                if sock is None:
                     data = await self._stream.receive_some(RECEIVE_SIZE)
+                else:
+                    # _fastio.receive_some inline: one coroutine less while waiting.
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    data = read_nowait(sock, RECEIVE_SIZE)
+                    if data is None:
+                        while data is None:
+                            await trio.lowlevel.wait_readable(sock)
+                            data = read_nowait(sock, RECEIVE_SIZE)
+                    else:  # data at once: still a schedule point
+                        await trio.lowlevel.cancel_shielded_checkpoint()
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 await self._abort(f"the connection is broken ({exc or type(exc).__name__})")
                 raise TransportClosed(self._error) from None
@@ -272,6 +291,23 @@ class RawSocketTransport(DirectSender):
             self._error = reason
         self._closed = True
         await trio.aclose_forcefully(self._stream)
+
+    def close_now(self) -> bool:
+        """Close a plain-socket connection at once, from any task, without waiting:
+        a task in ``receive``, ``send`` or ``flush`` then gets ``TransportClosed``.
+
+        Returns False, doing nothing, on a TLS or other stream (use ``aclose``).
+        RawSocket has no closing handshake, so this loses nothing ``aclose`` would
+        send; unwritten output is dropped.
+        """
+        sock = self._sock
+        if sock is None:
+            return False
+        if not self._closed:
+            self._closed = True
+            self._error = "the RawSocket transport was closed locally"
+            sock.close()  # wakes a task waiting on the socket (trio's notify_closing)
+        return True
 
     async def aclose(self) -> None:
         """Close the stream (RawSocket has no closing handshake). Idempotent."""

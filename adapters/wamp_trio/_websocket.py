@@ -308,8 +308,8 @@ class WebSocketTransport(DirectSender):
         self.info = info
         self.close_code: int | None = None
         self.close_reason: str | None = None
+        super().__init__(socket_of(stream))  # direct I/O on plain sockets (see _fastio)
         self._stream = stream
-        self._sock = socket_of(stream)  # direct I/O on plain sockets (see _fastio)
         # wsproto's connection; None for a server until it is needed (closing,
         # errors): our own framing and parser do the data phase without it.
         self._wsconn = ws

@@ -436,6 +436,71 @@ async def test_rawsocket_receive_on_a_plain_socket() -> None:
     await router.aclose()
 
 
+async def test_rawsocket_receive_with_data_there_is_still_a_checkpoint() -> None:
+    router, client = await rawsocket_pair()
+    await client.send(b"[1]")
+    await trio.lowlevel.wait_readable(router._stream.socket)  # type: ignore[attr-defined]
+    with trio.testing.assert_checkpoints():
+        assert await router.receive() == b"[1]"
+    await router.aclose()
+    await client.aclose()
+
+
+async def test_rawsocket_receive_cancelled_before_reading_loses_nothing() -> None:
+    router, client = await rawsocket_pair()
+    await client.send(b"[1]")
+    await trio.lowlevel.wait_readable(router._stream.socket)  # type: ignore[attr-defined]
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await router.receive()
+    assert scope.cancelled_caught
+    with trio.fail_after(10):
+        assert await router.receive() == b"[1]"
+    await router.aclose()
+    await client.aclose()
+
+
+async def test_rawsocket_close_now_wakes_a_waiting_receiver() -> None:
+    router, client = await rawsocket_pair()
+    assert router.direct_io
+    errors: list[str] = []
+
+    async def receive() -> None:
+        with pytest.raises(TransportClosed) as info:
+            await router.receive()
+        errors.append(str(info.value))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            assert router.close_now() is True
+        assert errors == ["the RawSocket transport was closed locally"]
+        assert router.close_now() is True  # idempotent
+        assert router.try_send_many([b"[1]"]) is None
+        with pytest.raises(TransportClosed, match="peer closed"):
+            await client.receive()  # the peer sees the end at once
+    await router.aclose()
+    await client.aclose()
+
+
+async def test_rawsocket_close_now_on_tls_does_nothing(tmp_path: Path) -> None:
+    server_context, client_context = make_tls_contexts(tmp_path)
+    server_tcp, client_tcp = await tcp_stream_pair()
+    router, client = await handshake(
+        trio.SSLStream(server_tcp, server_context, server_side=True),
+        trio.SSLStream(client_tcp, client_context, server_hostname="127.0.0.1"),
+    )
+    assert isinstance(router, RawSocketTransport)
+    assert not router.direct_io
+    assert router.close_now() is False
+    with trio.fail_after(10):
+        await router.send(b"[2]")  # still open
+        assert await client.receive() == b"[2]"
+    await router.aclose()
+    await client.aclose()
+
+
 # -- WebSocket ----------------------------------------------------------------------
 
 WS_SUBPROTOCOLS = ["wamp.2.json", "wamp.2.msgpack"]

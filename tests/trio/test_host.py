@@ -17,6 +17,7 @@ import wamp_core
 from wamp_core import CloseReason, ErrorURI, MessageType, SessionState
 from wamp_trio._config import TcpListener
 from wamp_trio._host import Endpoint, HostedConnection, RouterHost, _endpoints
+from wamp_trio._rawsocket import RawSocketTransport
 from wamp_trio._transport import MessageTransport, TransportClosed, memory_transport_pair
 
 TOPIC = "com.example.topic"
@@ -952,3 +953,106 @@ async def test_dispatch_delivers_output_of_direct_router_calls() -> None:
         closed = await peer.expect(wamp_core.SessionClosed)
         assert closed.reason == CloseReason.CLOSE_REALM
         assert closed.details == {"message": "maintenance"}
+
+
+# -- plain-socket RawSocket connections: no cancel scope, closed at once --------------
+
+
+async def _rawsocket_peer(
+    host: RouterHost, nursery: trio.Nursery, *, small_buffers: bool = False
+) -> Peer:
+    from tests.trio.test_fastio import rawsocket_pair
+
+    router_t, client_t = await rawsocket_pair(small_buffers=small_buffers)
+    nursery.start_soon(host.handle, router_t)
+    peer = Peer(client_t, router_t)
+    await peer.join()
+    return peer
+
+
+async def test_a_plain_rawsocket_connection_has_no_cancel_scope() -> None:
+    async with hosting() as (host, connect, nursery):
+        peer = await _rawsocket_peer(host, nursery)
+        conn = connection(host, peer)
+        assert conn._scope is None  # ended by closing its socket instead
+        assert conn._try_send is not None
+        memory_peer = await connect()
+        assert connection(host, memory_peer)._scope is not None
+        await peer.register()
+        memory_peer.session.call(PROCEDURE, [1, 2])
+        await memory_peer.flush()
+        invocation = await peer.expect(wamp_core.InvocationReceived)
+        peer.session.yield_result(invocation.request_id, [3])
+        await peer.flush()
+        result = await memory_peer.expect(wamp_core.ResultReceived)
+        assert result.args == [3]
+        await peer.transport.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        assert conn.finished
+
+
+async def test_a_slow_plain_rawsocket_subscriber_is_closed_by_policy() -> None:
+    async with hosting(queue_size=16, slow_consumer="disconnect") as (host, connect, nursery):
+        slow = await _rawsocket_peer(host, nursery, small_buffers=True)
+        await slow.subscribe()
+        slow_conn = connection(host, slow)
+        publisher = await connect()
+        for index in range(PUBLICATIONS):  # the slow one reads nothing meanwhile
+            publisher.session.publish(TOPIC, [index, "x" * 1000])
+            await publisher.flush()
+            if slow_conn.finished:
+                break
+        await trio.testing.wait_all_tasks_blocked()
+        assert slow_conn.finished
+        assert slow_conn.closed_by_policy == "outbound queue full (16 messages)"
+        received = 0
+        for _ in range(PUBLICATIONS):
+            try:
+                await slow.expect(wamp_core.EventReceived)
+            except TransportClosed:
+                break
+            received += 1
+        assert 0 < received < PUBLICATIONS  # what the socket held, then the end
+        assert slow_conn not in host.connections
+        assert len(host.router.sessions) == 1  # the publisher goes on
+        publisher.session.publish(TOPIC, [0], acknowledge=True)
+        await publisher.flush()
+        await publisher.expect(wamp_core.PublishSucceeded)
+
+
+async def test_shutdown_closes_a_plain_rawsocket_connection_that_does_not_answer() -> None:
+    async with hosting(shutdown_timeout=0.2) as (host, _, nursery):
+        mute = await _rawsocket_peer(host, nursery)
+        conn = connection(host, mute)
+        await host.shutdown()  # the GOODBYE goes out; no answer comes: closed at once
+        assert conn.finished
+        assert host.connections == ()
+        closed = await mute.expect(wamp_core.SessionClosed)  # then the end, no more
+        assert closed.reason == CloseReason.SYSTEM_SHUTDOWN
+        with pytest.raises(TransportClosed):
+            await mute.transport.receive()
+
+
+async def test_a_tls_rawsocket_connection_writes_through_its_writer(tmp_path: Any) -> None:
+    from tests.trio.test_rawsocket import handshake, make_tls_contexts, tcp_stream_pair
+
+    server_context, client_context = make_tls_contexts(tmp_path)
+    server_tcp, client_tcp = await tcp_stream_pair()
+    router_t, client_t = await handshake(
+        trio.SSLStream(server_tcp, server_context, server_side=True),
+        trio.SSLStream(client_tcp, client_context, server_hostname="127.0.0.1"),
+    )
+    assert isinstance(router_t, RawSocketTransport)
+    assert not router_t.direct_io
+    async with hosting() as (host, _, nursery):
+        nursery.start_soon(host.handle, router_t)
+        peer = Peer(client_t, router_t)
+        await peer.join()
+        conn = connection(host, peer)
+        assert conn._try_send is None  # no direct write to try (TLS)
+        assert conn._scope is not None  # and no close_now: ended by cancelling
+        await peer.subscribe()
+        assert conn._writing
+        await host.shutdown(timeout=0.2)
+        assert conn.finished
+    await client_t.aclose()

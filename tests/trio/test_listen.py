@@ -450,3 +450,67 @@ async def test_serve_unix_answers_rawsocket_errors(tmp_path: Path) -> None:
 
 def test_rawsocket_ids_follow_the_subprotocols() -> None:
     assert _listen._rawsocket_ids(list(wamp_core.SERIALIZERS)) == [1, 2, 3]
+
+
+# -- the accept loop -----------------------------------------------------------------------
+
+
+class FlakyListener(trio.abc.Listener[trio.abc.Stream]):
+    """Fails accept() with each of ``errors`` in turn, then hands out ``streams``."""
+
+    def __init__(self, errors: list[OSError], streams: list[trio.abc.Stream]) -> None:
+        self.errors = errors
+        self.streams = streams
+        self.closed = False
+
+    async def accept(self) -> trio.abc.Stream:
+        await trio.lowlevel.checkpoint()
+        if self.errors:
+            raise self.errors.pop(0)
+        if self.streams:
+            return self.streams.pop(0)
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await trio.lowlevel.checkpoint()
+
+
+async def test_the_accept_loop_waits_out_a_shortage_of_descriptors(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream: trio.abc.Stream = trio.testing.memory_stream_pair()[0]
+    listener = FlakyListener([OSError(errno.EMFILE, "Too many open files")], [stream])
+    served: list[tuple[trio.abc.Stream, str]] = []
+
+    async def serve_stream(stream: trio.abc.Stream) -> None:
+        served.append((stream, trio.lowlevel.current_task().name))
+        await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        started = await nursery.start(_listen._serve_listeners, serve_stream, [listener], None)
+        assert started == [listener]
+        await trio.sleep(0.09)
+        assert served == []  # still waiting before it accepts again
+        await trio.sleep(0.02)
+        assert served == [(stream, "wamp_trio connection")]
+        assert trio.current_time() - start >= 0.1
+        nursery.cancel_scope.cancel()
+    assert listener.closed
+    assert "accept failed: Too many open files; retrying in 0.1 s" in caplog.text
+
+
+async def test_the_accept_loop_stops_on_other_errors() -> None:
+    listener = FlakyListener([OSError(errno.EINVAL, "Invalid argument")], [])
+
+    async def serve_stream(stream: trio.abc.Stream) -> None:
+        raise AssertionError("no connection was accepted")
+
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(OSError, match="Invalid argument"), flatten_subgroups=True
+    ):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_listen._serve_listeners, serve_stream, [listener], None)
+    assert listener.closed
