@@ -69,6 +69,19 @@ async def rawsocket_pair(
     return router, client
 
 
+async def tls_rawsocket_pair(directory: Path) -> tuple[RawSocketTransport, RawSocketTransport]:
+    """(router, client) RawSocket transports over TLS on loopback TCP."""
+    server_context, client_context = make_tls_contexts(directory)
+    server_tcp, client_tcp = await tcp_stream_pair()
+    router, client = await handshake(
+        trio.SSLStream(server_tcp, server_context, server_side=True),
+        trio.SSLStream(client_tcp, client_context, server_hostname="127.0.0.1"),
+    )
+    assert isinstance(router, RawSocketTransport)
+    assert isinstance(client, RawSocketTransport)
+    return router, client
+
+
 SendsMany = RawSocketTransport | WebSocketTransport
 
 
@@ -409,12 +422,7 @@ async def test_rawsocket_try_send_many_after_aclose_is_none() -> None:
 
 
 async def test_rawsocket_try_send_many_on_tls_is_none(tmp_path: Path) -> None:
-    server_context, client_context = make_tls_contexts(tmp_path)
-    server_tcp, client_tcp = await tcp_stream_pair()
-    server_stream = trio.SSLStream(server_tcp, server_context, server_side=True)
-    client_stream = trio.SSLStream(client_tcp, client_context, server_hostname="127.0.0.1")
-    router, client = await handshake(server_stream, client_stream)
-    assert isinstance(router, RawSocketTransport)
+    router, client = await tls_rawsocket_pair(tmp_path)
     assert router.try_send_many([b"[1]"]) is None
     with trio.fail_after(10):
         await router.send(b"[2]")
@@ -485,13 +493,7 @@ async def test_rawsocket_close_now_wakes_a_waiting_receiver() -> None:
 
 
 async def test_rawsocket_close_now_on_tls_does_nothing(tmp_path: Path) -> None:
-    server_context, client_context = make_tls_contexts(tmp_path)
-    server_tcp, client_tcp = await tcp_stream_pair()
-    router, client = await handshake(
-        trio.SSLStream(server_tcp, server_context, server_side=True),
-        trio.SSLStream(client_tcp, client_context, server_hostname="127.0.0.1"),
-    )
-    assert isinstance(router, RawSocketTransport)
+    router, client = await tls_rawsocket_pair(tmp_path)
     assert not router.direct_io
     assert router.close_now() is False
     with trio.fail_after(10):

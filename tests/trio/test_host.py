@@ -7,6 +7,7 @@ import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -17,7 +18,6 @@ import wamp_core
 from wamp_core import CloseReason, ErrorURI, MessageType, SessionState
 from wamp_trio._config import TcpListener
 from wamp_trio._host import Endpoint, HostedConnection, RouterHost, _endpoints
-from wamp_trio._rawsocket import RawSocketTransport
 from wamp_trio._transport import MessageTransport, TransportClosed, memory_transport_pair
 
 TOPIC = "com.example.topic"
@@ -1033,16 +1033,10 @@ async def test_shutdown_closes_a_plain_rawsocket_connection_that_does_not_answer
             await mute.transport.receive()
 
 
-async def test_a_tls_rawsocket_connection_writes_through_its_writer(tmp_path: Any) -> None:
-    from tests.trio.test_rawsocket import handshake, make_tls_contexts, tcp_stream_pair
+async def test_a_tls_rawsocket_connection_writes_through_its_writer(tmp_path: Path) -> None:
+    from tests.trio.test_fastio import tls_rawsocket_pair
 
-    server_context, client_context = make_tls_contexts(tmp_path)
-    server_tcp, client_tcp = await tcp_stream_pair()
-    router_t, client_t = await handshake(
-        trio.SSLStream(server_tcp, server_context, server_side=True),
-        trio.SSLStream(client_tcp, client_context, server_hostname="127.0.0.1"),
-    )
-    assert isinstance(router_t, RawSocketTransport)
+    router_t, client_t = await tls_rawsocket_pair(tmp_path)
     assert not router_t.direct_io
     async with hosting() as (host, _, nursery):
         nursery.start_soon(host.handle, router_t)
