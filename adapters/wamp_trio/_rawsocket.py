@@ -44,6 +44,12 @@ RECEIVE_SIZE = 65536
 """Bytes asked of the stream per read: large enough for few reads per big
 message, small enough to stay under the allocator's mmap threshold."""
 
+LARGE_RECEIVE_SIZE = 1 << 20
+"""The most asked per read while a large message arrives: ``receive`` asks four
+times more after each read that came back full without completing a message,
+so a megabyte takes a few reads and a few copies into the codec's buffer, not
+sixteen."""
+
 _DRAIN_LIMIT = 1 << 20
 """At most this many bytes of a refused peer's input are read (and discarded)
 before closing, so that the close does not reset the connection (and destroy the
@@ -242,20 +248,21 @@ class RawSocketTransport(DirectSender):
         """The next message; ``TransportClosed`` when the connection ends or fails."""
         messages = self._messages
         sock = self._sock
+        size = RECEIVE_SIZE
         while not messages:
             self._check_open()
             try:
                 data: bytes | bytearray | None
                 if sock is None:
-                    data = await self._stream.receive_some(RECEIVE_SIZE)
+                    data = await self._stream.receive_some(size)
                 else:
                     # _fastio.receive_some inline: one coroutine less while waiting.
                     await trio.lowlevel.checkpoint_if_cancelled()
-                    data = read_nowait(sock, RECEIVE_SIZE)
+                    data = read_nowait(sock, size)
                     if data is None:
                         while data is None:
                             await trio.lowlevel.wait_readable(sock)
-                            data = read_nowait(sock, RECEIVE_SIZE)
+                            data = read_nowait(sock, size)
                     else:  # data at once: still a schedule point
                         await trio.lowlevel.cancel_shielded_checkpoint()
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -269,6 +276,8 @@ class RawSocketTransport(DirectSender):
             except RawSocketProtocolError as exc:
                 await self._abort(f"RawSocket protocol error: {exc}")
                 raise TransportClosed(self._error) from None
+            if len(data) == size and size < LARGE_RECEIVE_SIZE:
+                size *= 4  # a full read: more may be waiting (see LARGE_RECEIVE_SIZE)
             pinged = False
             for event in events:
                 if type(event) is RawSocketMessage:

@@ -18,7 +18,7 @@ from wsproto.events import BytesMessage, Ping, Pong
 
 from tests.trio.test_rawsocket import handshake, make_tls_contexts, tcp_stream_pair
 from tests.trio.test_websocket import RawClient, raw_pair
-from wamp_trio._fastio import receive_some, socket_of, write_nowait
+from wamp_trio._fastio import read_nowait, receive_some, socket_of, write_nowait
 from wamp_trio._rawsocket import RawSocketTransport
 from wamp_trio._transport import TransportClosed
 from wamp_trio._websocket import WebSocketTransport, accept_websocket, connect_websocket
@@ -442,6 +442,51 @@ async def test_rawsocket_receive_on_a_plain_socket() -> None:
         with pytest.raises(TransportClosed, match="peer closed"):
             await router.receive()
     await router.aclose()
+
+
+async def test_rawsocket_reads_grow_while_a_large_message_arrives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wamp_trio import _rawsocket
+
+    sizes: list[int] = []
+
+    def recording_read(sock: trio.socket.SocketType, max_bytes: int) -> bytes | None:
+        data = read_nowait(sock, max_bytes)
+        if data:
+            sizes.append(max_bytes)
+        return data
+
+    monkeypatch.setattr(_rawsocket, "read_nowait", recording_read)
+    router, client = await rawsocket_pair()
+    big = message(1, 4 * MiB)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_many, [big, b"[1]"])
+            assert await router.receive() == big
+            assert await router.receive() == b"[1]"
+    # 64 KiB, then four times more after each full read, up to 1 MiB.
+    assert sizes[0] == _rawsocket.RECEIVE_SIZE
+    assert max(sizes) == _rawsocket.LARGE_RECEIVE_SIZE
+    assert set(sizes) <= {64 * KiB, 256 * KiB, MiB}
+    assert len(sizes) < 4 * MiB // (64 * KiB)  # fewer reads than in 64 KiB pieces
+    sizes.clear()
+    await client.send(b"[2]")  # the next receive() starts small again
+    assert await router.receive() == b"[2]"
+    assert sizes == [_rawsocket.RECEIVE_SIZE]
+    await router.aclose()
+    await client.aclose()
+
+
+async def test_rawsocket_large_message_over_tls(tmp_path: Path) -> None:
+    router, client = await tls_rawsocket_pair(tmp_path)
+    big = message(2, 3 * MiB)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send, big)
+            assert await router.receive() == big
+    await router.aclose()
+    await client.aclose()
 
 
 async def test_rawsocket_receive_with_data_there_is_still_a_checkpoint() -> None:
