@@ -489,10 +489,18 @@ async def test_rawsocket_large_message_over_tls(tmp_path: Path) -> None:
     await client.aclose()
 
 
-async def test_rawsocket_receive_with_data_there_is_still_a_checkpoint() -> None:
+async def rawsocket_pair_with_input(
+    data: bytes,
+) -> tuple[RawSocketTransport, RawSocketTransport]:
+    """A rawsocket_pair() whose client has sent ``data``, readable at the router's socket."""
     router, client = await rawsocket_pair()
-    await client.send(b"[1]")
+    await client.send(data)
     await trio.lowlevel.wait_readable(router._stream.socket)  # type: ignore[attr-defined]
+    return router, client
+
+
+async def test_rawsocket_receive_with_data_there_is_still_a_checkpoint() -> None:
+    router, client = await rawsocket_pair_with_input(b"[1]")
     with trio.testing.assert_checkpoints():
         assert await router.receive() == b"[1]"
     await router.aclose()
@@ -500,9 +508,7 @@ async def test_rawsocket_receive_with_data_there_is_still_a_checkpoint() -> None
 
 
 async def test_rawsocket_receive_cancelled_before_reading_loses_nothing() -> None:
-    router, client = await rawsocket_pair()
-    await client.send(b"[1]")
-    await trio.lowlevel.wait_readable(router._stream.socket)  # type: ignore[attr-defined]
+    router, client = await rawsocket_pair_with_input(b"[1]")
     with trio.CancelScope() as scope:
         scope.cancel()
         await router.receive()
