@@ -332,7 +332,7 @@ class CraCredential:
     password (``derive_key``), so the router never stores the password; the
     salt parameters go to the client in CHALLENGE."""
 
-    secret: str
+    secret: str = field(repr=False)
     salt: str | None = None
     iterations: int = 1000
     keylen: int = 32
@@ -359,7 +359,7 @@ class Principal:
 
     role: str
     authid: str | None = None
-    ticket: str | None = None
+    ticket: str | None = field(default=None, repr=False)
     wampcra: CraCredential | None = None
     cryptosign: Collection[str] = ()
     credentials: Mapping[str, Any] = field(default_factory=dict)

@@ -32,7 +32,9 @@ from itertools import count
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._dealer import (
+    LIMIT_ERROR,
     AuthorizationDeferred,
+    _at_limit,
     authorize,
     check_ppt_announced,
     ppt_options,
@@ -469,7 +471,8 @@ class Broker:
     # -- subscriptions ---------------------------------------------------------------
 
     def subscribe(self, session: RouterSession, message: Subscribe) -> None:
-        """Handle SUBSCRIBE: SUBSCRIBED, or ERROR invalid_uri / invalid_argument.
+        """Handle SUBSCRIBE: SUBSCRIBED, or ERROR invalid_uri / invalid_argument
+        (not_authorized beyond ``Router.max_subscriptions``).
 
         With ``get_retained`` the retained events matching the subscription
         follow SUBSCRIBED (AP/ap_pubsub_event_retention.md).
@@ -499,6 +502,17 @@ class Broker:
             router.send_error(session, _T.SUBSCRIBE, message.request, *refused)
             return
         subscription = self._table.get(message.topic, match)
+        limit = router.max_subscriptions
+        if (
+            limit is not None
+            and len(session.subscriptions) >= limit
+            and (subscription is None or session not in subscription.subscribers)
+        ):
+            router.send_error(
+                session, _T.SUBSCRIBE, message.request, LIMIT_ERROR,
+                _at_limit("the session", limit, "subscriptions"),
+            )  # fmt: skip
+            return
         if subscription is None:
             subscription = Subscription(
                 router.new_router_id(self.subscriptions), message.topic, match, router.now

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANCEL_MODES",
+    "DEFAULT_CALL_RECORDS",
     "INVOKE_POLICIES",
+    "LIMIT_ERROR",
     "PPT_FEATURE",
     "PPT_OPTIONS",
     "AuthorizationDeferred",
@@ -73,6 +75,25 @@ PPT_OPTIONS = ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid")
 copied into the Details of INVOCATION, EVENT, RESULT and the caller's ERROR."""
 
 _PPT_KEYS = frozenset(PPT_OPTIONS)
+
+LIMIT_ERROR = ErrorURI.NOT_AUTHORIZED
+"""The ERROR (or ABORT) reason of a request refused by a resource limit of the
+router (``Router.max_pending_calls``, ``max_subscriptions`` ...)."""
+# The spec has no URI for a resource limit (BP/uri_reference.md, AP/uris.md).
+# wamp.error.not_authorized, "not authorized to perform the operation", is the
+# closest, and every client knows it; the message names the limit.
+
+
+def _at_limit(subject: str, limit: int, things: str) -> str:
+    """The message of a refusal by a limit: "the session is at its limit of 2 calls"."""
+    return f"{subject} is at its limit of {limit} {things[:-1] if limit == 1 else things}"
+
+
+DEFAULT_CALL_RECORDS = 1000
+"""How many calls that are over a session's records keep when
+``Router.max_pending_calls`` is None (with it: that many): orphaned
+invocations per callee, ended progressive call invocations per caller. The
+oldest beyond it are forgotten."""
 
 
 def ppt_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -238,8 +259,9 @@ class Registration:
 class PendingCall:
     """A call in flight: known to the caller by ``request``, to the callee by
     ``invocation``. ``orphaned`` is set once the caller no longer waits (it left,
-    canceled with skip/killnowait, or the call timed out); the callee's late
-    answer is then dropped.
+    canceled with skip/killnowait, or the call timed out): the dealer then
+    keeps only the INVOCATION ID, among the callee's orphans, and drops the
+    callee's late answer.
 
     ``call`` is the initiating CALL (without its payload for a progressive call
     invocation, whose payload comes in chunks); ``details`` the INVOCATION
@@ -320,7 +342,7 @@ class Dealer:
 
     def register(self, session: RouterSession, message: Register) -> None:
         """Handle REGISTER: REGISTERED, or ERROR (invalid_uri, invalid_argument,
-        procedure_already_exists)."""
+        procedure_already_exists; not_authorized beyond ``Router.max_registrations``)."""
         router = self._router
         options = message.options
         match = options.get("match", "exact")
@@ -342,6 +364,12 @@ class Dealer:
             )
         ) is not None:
             error, problem = refused
+        elif (
+            router.max_registrations is not None
+            and len(session.registrations) >= router.max_registrations
+        ):
+            error = LIMIT_ERROR
+            problem = _at_limit("the session", router.max_registrations, "registrations")
         else:
             registration = self._table.get(message.procedure, match)
             error = ErrorURI.PROCEDURE_ALREADY_EXISTS
@@ -466,8 +494,9 @@ class Dealer:
 
     def call(self, session: RouterSession, message: Call) -> None:
         """Handle CALL: INVOCATION to a callee, or ERROR (invalid_uri,
-        invalid_argument, no_such_procedure, feature_not_supported); a CALL that
-        continues a progressive call invocation is forwarded to its callee."""
+        invalid_argument, no_such_procedure, feature_not_supported; not_authorized
+        beyond ``Router.max_pending_calls``); a CALL that continues a progressive
+        call invocation is forwarded to its callee."""
         router = self._router
         ppt = ppt_options(message.options)
         if ppt:
@@ -543,6 +572,12 @@ class Dealer:
                 session, message, ErrorURI.NO_SUCH_PROCEDURE,
                 f"no callee registered procedure {message.procedure!r}",
             )  # fmt: skip
+            return
+        # The router's own calls (dynamic authentication, authorization) are
+        # not limited: they are bounded by the sessions waiting for them.
+        if len(session.calls) >= router._call_limit and session._sink is None:
+            text = _at_limit("the session", router._call_limit, "pending calls")
+            self._refuse(session, message, LIMIT_ERROR, text)
             return
         callee = self._pick(registration)
         assert callee is not None  # a registration has callees while it exists
@@ -720,11 +755,18 @@ class Dealer:
             return untried[-1]  # when rerouting: the one registered before
         return untried[0]  # single, first (when rerouting: the one registered after)
 
-    def _take(self, session: RouterSession, invocation: int, what: str) -> PendingCall:
+    def _take(self, session: RouterSession, invocation: int, what: str) -> PendingCall | None:
+        """The call ``session`` answers with ``what`` for ``invocation``; None
+        for an answer that comes late (the caller no longer waits)."""
         pending = session.invocations.get(invocation)
-        if pending is None:
+        if (
+            pending is None
+            and invocation not in session._orphans
+            and invocation > session._forgotten
+        ):
             # BP/building_blocks.md, "Protocol Errors": YIELD for an invalid
-            # INVOCATION.Request is a protocol violation.
+            # INVOCATION.Request is a protocol violation. An ID at or below the
+            # highest forgotten orphan's may be one of those (see _orphan).
             self._router.fail(session, f"{what} for unknown INVOCATION {invocation}")
         return pending
 
@@ -741,7 +783,7 @@ class Dealer:
             check_ppt_announced(self._router, session, "callee", "dealer", "YIELD")
         pending = self._take(session, message.request, "YIELD")
         if message.options.get("progress") is True:
-            if pending.progress and not pending.orphaned:
+            if pending is not None and pending.progress:
                 if ppt and not self._ppt_result_ok(pending, ppt, message):
                     self._give_up(pending)
                 elif self._send_result(pending, {**ppt, "progress": True}, message):
@@ -756,8 +798,11 @@ class Dealer:
                     # later RESULT would be a protocol violation on its side.
                     self._give_up(pending)
             return
+        if pending is None:
+            session._orphans.pop(message.request, None)  # a late answer: dropped
+            return
         self._finish(pending)
-        if not pending.orphaned and (not ppt or self._ppt_result_ok(pending, ppt, message)):
+        if not ppt or self._ppt_result_ok(pending, ppt, message):
             self._send_result(pending, ppt, message)
 
     def _ppt_result_ok(self, pending: PendingCall, ppt: dict[str, Any], message: Yield) -> bool:
@@ -804,12 +849,13 @@ class Dealer:
         if ppt:
             check_ppt_announced(router, session, "callee", "dealer", "ERROR")
         pending = self._take(session, message.request, "ERROR")
-        if message.error == ErrorURI.UNAVAILABLE and not pending.orphaned:
+        if pending is None:
+            session._orphans.pop(message.request, None)  # a late answer: dropped
+            return
+        if message.error == ErrorURI.UNAVAILABLE:
             self._reroute(pending)
             return
         self._finish(pending)
-        if pending.orphaned:
-            return
         text = None
         if ppt:
             # A callee's ERROR in payload passthru mode (AP/payload_passthru_mode.md):
@@ -871,8 +917,7 @@ class Dealer:
 
     def _finish(self, pending: PendingCall) -> None:
         del pending.callee.invocations[pending.invocation]
-        if not pending.orphaned:
-            self._release(pending)
+        self._release(pending)
 
     def cancel(self, session: RouterSession, message: Cancel) -> None:
         """Handle CANCEL (AP/ap_rpc_call_canceling.md).
@@ -900,8 +945,32 @@ class Dealer:
             )
 
     def _orphan(self, pending: PendingCall) -> None:
+        """The caller no longer waits for ``pending``: release it, and keep only
+        its INVOCATION ID among the callee's orphans until the callee answers.
+
+        A callee that never answers must not make them pile up: beyond
+        ``Router.max_pending_calls`` (or ``DEFAULT_CALL_RECORDS``) orphans the
+        oldest is forgotten. The callee's INVOCATION IDs are sequential (see
+        ``_invoke``), so ``_forgotten``, the highest forgotten one, tells a late
+        answer to a forgotten orphan (at or below it: dropped) from an answer to
+        an INVOCATION never sent (above it: a protocol violation).
+        """
         pending.orphaned = True
         self._release(pending)
+        callee = pending.callee
+        del callee.invocations[pending.invocation]
+        orphans = callee._orphans
+        if not orphans:  # perhaps the empty dict all sessions share
+            orphans = callee._orphans = {}
+        orphans[pending.invocation] = None
+        if len(orphans) > self._records():
+            oldest = next(iter(orphans))
+            del orphans[oldest]
+            callee._forgotten = max(callee._forgotten, oldest)
+
+    def _records(self) -> int:
+        """How many calls that are over a session's records keep."""
+        return self._router.max_pending_calls or DEFAULT_CALL_RECORDS
 
     def _release(self, pending: PendingCall) -> None:
         """The caller no longer waits for ``pending``: forget it on the caller's
@@ -952,14 +1021,17 @@ class Dealer:
 
     def _remember(self, session: RouterSession, request: int, procedure: str) -> None:
         """Remember the progressive call ``request`` of ``session`` as ended, for
-        ``grace_period`` seconds, and forget the entries that are older."""
+        ``grace_period`` seconds, and forget the entries that are older, and the
+        oldest beyond ``Router.max_pending_calls`` (or ``DEFAULT_CALL_RECORDS``)
+        entries: a late chunk of a forgotten call is then a new CALL."""
         now = self._router.now
         ended = self._ended.setdefault(session, {})
         ended[request] = (procedure, now)
         horizon = now - self.grace_period
+        records = self._records()
         while True:
             oldest = next(iter(ended))
-            if ended[oldest][1] >= horizon:
+            if ended[oldest][1] >= horizon and len(ended) <= records:
                 break
             del ended[oldest]
 
@@ -983,12 +1055,11 @@ class Dealer:
             self._drop(session, self.registrations[registration_id])
         for pending in list(session.invocations.values()):
             del session.invocations[pending.invocation]
-            if not pending.orphaned:
-                self._orphan(pending)
-                router.send_error(
-                    pending.caller, _T.CALL, pending.request, ErrorURI.CANCELED,
-                    "the callee left before answering",
-                )  # fmt: skip
+            self._release(pending)
+            router.send_error(
+                pending.caller, _T.CALL, pending.request, ErrorURI.CANCELED,
+                "the callee left before answering",
+            )  # fmt: skip
         for pending in list(session.calls.values()):
             self._give_up(pending)
         self._ended.pop(session, None)

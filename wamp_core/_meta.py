@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple, cast
 
 from ._broker import Subscription
-from ._dealer import Registration, authorize, refusal
+from ._dealer import LIMIT_ERROR, Registration, _at_limit, authorize, refusal
 from ._errors import ProcedureError
 from ._messages import Call
 from ._router import ProcedureHandler, Realm, Router, RouterObserver, RouterSession
@@ -230,6 +230,10 @@ class MetaApi(RouterObserver):
 
     transport_keys: tuple[str, ...] = TRANSPORT_KEYS
     """Which ``RouterSession.transport`` entries ``on_join`` and ``get`` show."""
+
+    max_testaments: int = 100
+    """Testaments one session may have (both scopes together); one more is
+    refused with ``wamp.error.not_authorized``."""
 
     def __init__(self, router: Router) -> None:
         self.router = router
@@ -520,6 +524,11 @@ class MetaApi(RouterObserver):
         )
         if refused is not None:
             raise ProcedureError(*refused)
+        stored = self.testaments.get(caller, {})
+        if sum(len(testaments) for testaments in stored.values()) >= self.max_testaments:
+            raise ProcedureError(
+                LIMIT_ERROR, _at_limit("the session", self.max_testaments, "testaments")
+            )
         testament = Testament(topic, payload_args, payload_kwargs, options)
         self.testaments.setdefault(caller, {}).setdefault(scope, []).append(testament)
         return None, None

@@ -38,6 +38,7 @@ import enum
 import heapq
 import itertools
 import random
+import sys
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -53,7 +54,14 @@ from ._auth import (
     Pending,
 )
 from ._broker import Broker, HistoryRule, Subscription, _check_rule, get_events
-from ._dealer import AuthorizationDeferred, Dealer, PendingCall, Registration
+from ._dealer import (
+    LIMIT_ERROR,
+    AuthorizationDeferred,
+    Dealer,
+    PendingCall,
+    Registration,
+    _at_limit,
+)
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._ids import MAX_ID, IdSource, SequentialIds, random_id
 from ._messages import (
@@ -162,6 +170,9 @@ _DETACHED = SessionState.DETACHED
 
 TRANSITIONS: dict[tuple[SessionState, MessageType], str] = {
     (_S.CLOSED, _T.HELLO): "_on_hello",
+    # BP/sessions.md: ABORT is never answered, not even before HELLO (a client's
+    # ABORT may cross the router's own ABORT of its HELLO).
+    (_S.CLOSED, _T.ABORT): "_ignore",
     (_S.CHALLENGING, _T.AUTHENTICATE): "_on_authenticate",
     (_S.CHALLENGING, _T.ABORT): "_on_abort",
     (_S.ESTABLISHED, _T.GOODBYE): "_on_goodbye",
@@ -213,6 +224,11 @@ class Timer:
     def cancel(self) -> None:
         """Do not run the callback."""
         self.cancelled = True
+        self.callback = _nothing  # what it holds (a call, its payload) can go
+
+
+def _nothing() -> None:
+    pass
 
 
 def _without_meta_features(roles: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -274,6 +290,8 @@ class RouterObserver:
 
 _new_tuple = tuple.__new__  # Delivery(...) without its Python-level __new__
 
+_NO_ORPHANS: dict[int, None] = {}  # RouterSession._orphans while empty; never written to
+
 
 class Delivery(NamedTuple):
     """Output of the router: ``data`` for ``session``'s transport, or None to
@@ -302,7 +320,9 @@ class RouterSession:
         "__weakref__",
         "_auth",
         "_decided",
+        "_forgotten",
         "_held",
+        "_orphans",
         "_sink",
         "_waiting",
         "authextra",
@@ -352,6 +372,11 @@ class RouterSession:
         self.registrations: dict[int, None] = {}
         self.calls: dict[int, PendingCall] = {}
         self.invocations: dict[int, PendingCall] = {}
+        # IDs of invocations whose caller no longer waits, oldest first (a
+        # shared empty dict while there is none), and the highest ID of those
+        # forgotten since (see Dealer._orphan).
+        self._orphans = _NO_ORPHANS
+        self._forgotten = 0
         # Requests held while an authorization is pending (the first is the one
         # that waits; its request ID was checked), the Pending it waits for,
         # and the decisions already known for the request run again.
@@ -394,6 +419,16 @@ class Realm:
 _ROLES_SHARED = 64
 """How many distinct HELLO roles announcements a router keeps one copy of."""
 
+_TIMERS_COMPACTED = 64
+"""The smallest timer heap that is compacted (see ``Router.call_at``)."""
+
+
+def _limit(name: str, value: int | None) -> int | None:
+    """``value`` if it is a valid resource limit: a positive int or None."""
+    if value is not None and (type(value) is not int or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
+    return value
+
 
 class Router:
     """A WAMP router (Basic Profile and the message-level Advanced features), sans-IO.
@@ -416,6 +451,23 @@ class Router:
     ``wamp.subscription.get_events`` (AP/ap_pubsub_event_history.md).
     ``retained_supplements`` and ``retained_topic_limit`` bound event retention
     (see ``Broker.retained``).
+
+    Resource limits (each a positive int, or None for no limit; also attributes
+    of the same names, which may be changed later). A request beyond one is
+    refused with ``wamp.error.not_authorized`` and a message naming the limit:
+
+    * ``max_sessions``: sessions of the whole router, counted from HELLO on
+      (authenticating or established); one more HELLO gets ABORT.
+    * ``max_sessions_per_realm``: the same for each realm.
+    * ``max_pending_calls``: CALLs of one session waiting for their RESULT or
+      ERROR; one more gets ERROR and the session stays. The chunks of a
+      progressive call invocation are one call. It also bounds what the dealer
+      remembers of calls that are over (see ``DEFAULT_CALL_RECORDS``).
+    * ``max_subscriptions``, ``max_registrations``: per session; one more
+      SUBSCRIBE (to a subscription the session does not hold yet) or REGISTER
+      gets ERROR.
+
+    ``table_sizes()`` shows how full the per-session and per-call tables are.
     """
 
     def __init__(
@@ -435,7 +487,17 @@ class Router:
         event_history: Iterable[HistoryRule | tuple[str, MatchPolicy, int]] = (),
         retained_supplements: int = 1,
         retained_topic_limit: int | None = None,
+        max_sessions: int | None = None,
+        max_sessions_per_realm: int | None = None,
+        max_pending_calls: int | None = None,
+        max_subscriptions: int | None = None,
+        max_registrations: int | None = None,
     ) -> None:
+        self.max_sessions = _limit("max_sessions", max_sessions)
+        self.max_sessions_per_realm = _limit("max_sessions_per_realm", max_sessions_per_realm)
+        self.max_pending_calls = max_pending_calls
+        self.max_subscriptions = _limit("max_subscriptions", max_subscriptions)
+        self.max_registrations = _limit("max_registrations", max_registrations)
         self.auto_create_realms = auto_create_realms
         self.authenticator: Authenticator = authenticator or AnonymousAuthenticator()
         self._new_id = id_source
@@ -451,6 +513,10 @@ class Router:
         self.realms: dict[str, Realm] = {}
         self._sessions: dict[int, RouterSession] = {}  # established, by session ID
         self._attached: dict[RouterSession, None] = {}
+        # Sessions from HELLO to WELCOME (authenticating), with their realm's
+        # name, and how many there are per realm: they count for the limits.
+        self._joining: dict[RouterSession, str] = {}
+        self._joining_in: dict[str, int] = {}
         # HELLO.Details.roles seen so far, by repr: sessions announcing the same
         # roles (clients of one library) share one copy.
         self._roles_seen: dict[str, dict[str, Any]] = {}
@@ -464,6 +530,9 @@ class Router:
         """The current time (seconds since the epoch), as last given to ``tick()``."""
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_order = itertools.count()
+        # Cancelled timers stay in the heap until due: it is compacted when it
+        # reaches this size, so that they are at most about half of it.
+        self._compact_timers_at = _TIMERS_COMPACTED
         self._internal: dict[str, _InternalCaller] = {}  # by realm name
         self.procedures: dict[str, ProcedureHandler] = {
             "wamp.subscription.get_events": get_events,
@@ -492,6 +561,17 @@ class Router:
             self.observers.append(authorizer)
         for name in realms:
             self.add_realm(name)
+
+    @property
+    def max_pending_calls(self) -> int | None:
+        """CALLs one session may have waiting for their answer (None: no limit)."""
+        return self._max_pending_calls
+
+    @max_pending_calls.setter
+    def max_pending_calls(self, value: int | None) -> None:
+        self._max_pending_calls = _limit("max_pending_calls", value)
+        # What the dealer compares with on every CALL: always an int.
+        self._call_limit = sys.maxsize if value is None else value
 
     # -- realms and sessions -----------------------------------------------------
 
@@ -532,6 +612,73 @@ class Router:
         """Every attached transport connection."""
         return self._attached.keys()
 
+    def table_sizes(self) -> dict[str, int]:
+        """How many entries each table holding per-session or per-call state has.
+
+        Every value is 0 once every transport was detached, whatever the sessions
+        did; a value that stays above 0 is state left behind. The keys:
+
+        ``attached`` (transports), ``sessions`` (established, by ID),
+        ``realm_sessions`` (the realms' sessions), ``joining`` (sessions from
+        HELLO to WELCOME), ``joining_realms`` (realms with such sessions),
+        ``pending_authentications`` (sessions waiting for AUTHENTICATE or the
+        authenticator), ``subscriptions``, ``subscription_patterns`` (the
+        brokers' lookup tables), ``subscribers`` (over all subscriptions),
+        ``session_subscriptions`` (over all sessions), ``registrations``,
+        ``registration_patterns``, ``callees``, ``callee_options``
+        (``disclose_caller`` and ``forward_timeout`` callees),
+        ``session_registrations``, ``calls`` (waiting callers' calls),
+        ``invocations`` (sent to callees, answer awaited), ``orphaned_invocations``
+        (the caller gave up, the callee did not answer yet),
+        ``ended_progressive_calls`` (remembered to drop late chunks),
+        ``held_requests`` (waiting behind a pending authorization),
+        ``waiting_authorizations``, ``authorization_decisions``, ``router_calls``
+        (the router's own calls, ``call_procedure``), ``timers`` (neither run
+        nor cancelled: call timeouts and authentication deadlines, and your
+        own ``call_at`` timers), ``testaments``.
+
+        Not counted, as they are no per-session state: realms, procedures,
+        retained events and event history (bounded by their options), and the
+        cache of HELLO roles announcements (at most 64 distinct ones, kept
+        after the sessions left).
+        """
+        realms = self.realms.values()
+        sessions = [*self._attached, *(caller.session for caller in self._internal.values())]
+        subscriptions = [s for realm in realms for s in realm.broker.subscriptions.values()]
+        registrations = [r for realm in realms for r in realm.dealer.registrations.values()]
+        testaments = () if self.meta is None else self.meta.testaments.values()
+        return {
+            "attached": len(self._attached),
+            "sessions": len(self._sessions),
+            "realm_sessions": sum(len(realm.sessions) for realm in realms),
+            "joining": len(self._joining),
+            "joining_realms": len(self._joining_in),
+            "pending_authentications": sum(s._auth is not None for s in sessions),
+            "subscriptions": len(subscriptions),
+            "subscription_patterns": sum(len(realm.broker._table) for realm in realms),
+            "subscribers": sum(len(s.subscribers) for s in subscriptions),
+            "session_subscriptions": sum(len(s.subscriptions) for s in sessions),
+            "registrations": len(registrations),
+            "registration_patterns": sum(len(realm.dealer._table) for realm in realms),
+            "callees": sum(len(r.callees) for r in registrations),
+            "callee_options": sum(
+                len(r.disclose_caller) + len(r.forward_timeout) for r in registrations
+            ),
+            "session_registrations": sum(len(s.registrations) for s in sessions),
+            "calls": sum(len(s.calls) for s in sessions),
+            "invocations": sum(len(s.invocations) for s in sessions),
+            "orphaned_invocations": sum(len(s._orphans) for s in sessions),
+            "ended_progressive_calls": sum(
+                len(ended) for realm in realms for ended in realm.dealer._ended.values()
+            ),
+            "held_requests": sum(len(s._held or ()) for s in sessions),
+            "waiting_authorizations": sum(s._waiting is not None for s in sessions),
+            "authorization_decisions": sum(len(s._decided) for s in sessions),
+            "router_calls": sum(len(caller.replies) for caller in self._internal.values()),
+            "timers": sum(not timer.cancelled for _, _, timer in self._timers),
+            "testaments": sum(len(t) for by_scope in testaments for t in by_scope.values()),
+        }
+
     def new_global_id(self) -> int:
         """A fresh random global-scope ID (BP/building_blocks.md)."""
         return self._new_id()
@@ -570,7 +717,13 @@ class Router:
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
         """Run ``callback`` at the first ``tick()`` at or after ``when``."""
         timer = Timer(when, callback)
-        heapq.heappush(self._timers, (when, next(self._timer_order), timer))
+        timers = self._timers
+        if len(timers) >= self._compact_timers_at:
+            # In place: tick() may be running over this very list.
+            timers[:] = [entry for entry in timers if not entry[2].cancelled]
+            heapq.heapify(timers)
+            self._compact_timers_at = max(_TIMERS_COMPACTED, 2 * len(timers))
+        heapq.heappush(timers, (when, next(self._timer_order), timer))
         return timer
 
     # -- router-provided procedures --------------------------------------------------
@@ -816,6 +969,7 @@ class Router:
         """End the session's membership of its realm and clean every table."""
         state = session.state
         session.state = SessionState.CLOSED
+        self._unjoin(session)
         auth, session._auth = session._auth, None
         if auth is not None and isinstance(auth[1], Pending):
             auth[1].cancel()  # nobody waits for the outcome any more
@@ -855,10 +1009,38 @@ class Router:
         if message.realm not in self.realms and not self.auto_create_realms:
             self._refuse(session, ErrorURI.NO_SUCH_REALM, f"no realm {message.realm!r}")
             return
+        full = self._full(message.realm)
+        if full is not None:
+            self._refuse(session, LIMIT_ERROR, full)
+            return
+        self._joining[session] = message.realm
+        self._joining_in[message.realm] = self._joining_in.get(message.realm, 0) + 1
         session_id = self.new_router_id(self._sessions)
         info = HelloInfo(message.realm, message.details, session_id, session.transport, self.now)
         session.roles = self._shared_roles(roles)
         self._outcome(session, info, self.authenticator.hello(info))
+
+    def _full(self, realm: str) -> str | None:
+        """Why one more session cannot join ``realm`` (a limit is reached), or None."""
+        limit = self.max_sessions
+        if limit is not None and len(self._sessions) + len(self._joining) >= limit:
+            return _at_limit("the router", limit, "sessions")
+        limit = self.max_sessions_per_realm
+        if limit is not None:
+            joined = self.realms[realm].sessions if realm in self.realms else ()
+            if len(joined) + self._joining_in.get(realm, 0) >= limit:
+                return _at_limit(f"realm {realm!r}", limit, "sessions")
+        return None
+
+    def _unjoin(self, session: RouterSession) -> None:
+        """``session`` no longer joins: it was welcomed, or it left."""
+        realm = self._joining.pop(session, None)
+        if realm is not None:
+            left = self._joining_in[realm] - 1
+            if left:
+                self._joining_in[realm] = left
+            else:
+                del self._joining_in[realm]
 
     def _shared_roles(self, roles: dict[str, Any]) -> dict[str, Any]:
         """An equal roles dict seen before, else ``roles`` (remembered while fewer
@@ -918,6 +1100,7 @@ class Router:
         self._leave(session)
 
     def _welcome(self, session: RouterSession, info: HelloInfo, accept: Accept) -> None:
+        self._unjoin(session)
         if info.session_id in self._sessions:  # taken while the challenge was out
             info = HelloInfo(
                 info.realm,

@@ -8,7 +8,8 @@ BP/building_blocks.md ("Serializers") and AP/ap_transport_batched_websocket.md.
 * MessagePack uses spec v5 and keeps ``str`` and ``bytes`` apart.
 * Decoded map keys must be strings (or bytes): other key types are refused,
   which also closes the hash-collision attack on integer keys. CBOR value
-  sharing (tags 28/29), which can build cycles, is refused too.
+  sharing (tags 28/29), which can build cycles, is refused too, and so are
+  MIME messages (tag 36), which no codec could encode again.
 * Batched framing: JSON messages each end with ``0x1E``; MessagePack and CBOR
   messages each start with a 4-byte big-endian length. The spec describes no
   CBOR framing; the length prefix is the one Autobahn and Crossbar use.
@@ -196,13 +197,34 @@ def _msgpack_loads(data: bytes) -> Any:
 # -- CBOR ----------------------------------------------------------------------
 
 
-def _no_shared_references(decoder: object, immutable: bool = False) -> Any:
-    # Tags 28/29 (value sharing) can build cyclic structures; a WAMP peer has
-    # no use for them and a cycle would hang whoever walks the payload.
-    raise ValueError("CBOR shared references (tags 28/29) are not accepted")
+def _refused_tag(what: str) -> Any:
+    """A CBOR semantic decoder that refuses its tag."""
+
+    def refuse(decoder: object, immutable: bool = False) -> Any:
+        raise ValueError(f"CBOR {what} are not accepted")
+
+    return refuse
 
 
-_CBOR_DECODERS: dict[int, Any] = {28: _no_shared_references, 29: _no_shared_references}
+# Tags 28/29 (value sharing) can build cyclic structures; a WAMP peer has no use
+# for them and a cycle would hang whoever walks the payload. Tag 36 (a MIME
+# message) decodes to an email.message.Message, which no codec encodes again:
+# the router could not forward it even to a CBOR peer.
+_no_shared_references = _refused_tag("shared references (tags 28/29)")
+
+
+def _self_described(value: Any, immutable: bool = False) -> Any:
+    """Tag 55799 (self-described CBOR, RFC 8949 §3.4.6) marks its content as CBOR
+    and means nothing else: any encoder may prefix it, so it is unwrapped."""
+    return value
+
+
+_CBOR_DECODERS: dict[int, Any] = {
+    28: _no_shared_references,
+    29: _no_shared_references,
+    36: _refused_tag("MIME messages (tag 36)"),
+    55799: _self_described,
+}
 
 
 def _cbor_dumps(obj: Any) -> bytes:

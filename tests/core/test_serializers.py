@@ -745,6 +745,25 @@ def test_cbor_shared_references_are_refused(data: bytes) -> None:
     assert "CBOR shared references (tags 28/29) are not accepted" in message
 
 
+def test_cbor_self_described_tag_is_unwrapped() -> None:
+    """RFC 8949 §3.4.6: any encoder may prefix tag 55799; it changes nothing."""
+    serializer = get_serializer("cbor")
+    call = [48, 1, {"receive_progress": True}, "com.p", [1, {"a": [2]}], {"k": [3]}]
+    tagged = b"\xd9\xd9\xf7" + cbor2.dumps(call)
+    assert cbor2.dumps(cbor2.CBORTag(55799, call)) == tagged
+    (message,) = serializer.decode(tagged)
+    assert isinstance(message, Call)
+    assert [message] == serializer.decode(cbor2.dumps(call))
+    assert message.to_list() == call  # lists and dicts, not tuples and frozendicts
+    assert message.args is not None
+    assert type(message.args[1]["a"]) is list
+    nested = cbor2.dumps([48, 1, {}, "com.p", [cbor2.CBORTag(55799, {"a": [1]})]])
+    (call_message,) = serializer.decode(nested)
+    assert isinstance(call_message, Call)
+    assert call_message.args == [{"a": [1]}]
+    assert type(call_message.args[0]) is dict
+
+
 @pytest.mark.parametrize(
     ("codec", "raw"),
     [

@@ -184,7 +184,8 @@ def router_in(state: SessionState) -> tuple[Router, object]:
 
 def router_next_state(state: SessionState, kind: MessageType) -> SessionState:
     if state is SessionState.CLOSED:
-        return SessionState.ESTABLISHED  # HELLO, anonymous
+        # HELLO (anonymous) establishes; ABORT is ignored (never answered).
+        return SessionState.CLOSED if kind is MessageType.ABORT else SessionState.ESTABLISHED
     if state is SessionState.CHALLENGING:
         return {
             MessageType.AUTHENTICATE: SessionState.ESTABLISHED,
