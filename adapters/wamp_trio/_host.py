@@ -18,9 +18,18 @@ writer is idle (``try_send_many()``, optional: a write that never waits), so a
 message crosses the router without waking a second task. Whatever the socket
 does not take at once is left to the writer, in order.
 
-Backpressure (see docs/router.md): every outbound queue holds at most
-``queue_size`` messages. When a message finds its queue full, the policy
-applies:
+Backpressure (see docs/router.md): every outbound queue holds ``queue_size``
+messages. A full queue is first written out directly where its socket takes
+it: one read of a producer can bring a consumer more than ``queue_size``
+messages, however fast that consumer reads. If it is still full, a message that
+must not be lost and that another client's input produced (an INVOCATION, ...)
+is queued all the same (under ``"drop"``, once no EVENT is left to evict), up
+to ``4 * queue_size``, and that client's reader
+stops until the queue has drained below ``queue_size`` (``_make_room``,
+``_hold``): the producer is throttled by its consumer's writes, and a consumer
+that reads nothing is closed by the stalled-writer check (below), which
+releases it. An EVENT, an answer to the consumer's own requests, or a message
+its own input produced, meets the policy instead:
 
 * ``"drop"``: EVENTs are dropped and counted. A message that must not be lost
   silently (RESULT, INVOCATION, ERROR, ...) evicts the newest EVENT still
@@ -28,8 +37,9 @@ applies:
   losing it would hang a call forever.
 * ``"disconnect"``: the connection is closed.
 
-Either way a publisher, and every other session, goes on at full speed, and
-memory stays bounded. Dropping is logged once per connection.
+Either way a publisher goes on at full speed, so does every session that is
+not feeding an over-full queue, and memory stays bounded. Dropping is logged
+once per connection.
 
 Time: the core reads no clock. The host calls ``router.tick(clock())`` before
 feeding each batch of messages a connection received together, and
@@ -38,6 +48,17 @@ feeding each batch of messages a connection received together, and
 arrives. ``serve_router`` starts ``run()``; an embedder that calls ``handle()``
 itself should start it too (without it, timers fire only when input arrives,
 and each connection needs a nursery of its own for its writer task).
+
+Keepalive (see docs/router.md): one sweeper task per host, under ``run()``,
+wakes every ``keepalive_interval / 2`` seconds (or ``keepalive_timeout / 2``
+if that is shorter) and walks the connections. A transport that counts
+``idle_ticks`` (WebSocket, RawSocket: reset to 0 by every read) is pinged once
+it has been silent for ``keepalive_interval`` seconds, and closed when nothing
+at all arrived ``keepalive_timeout`` seconds after the ping. A writer task whose
+current write has not finished for ``keepalive_timeout`` seconds (the peer reads
+nothing) closes its connection too. Both counters are plain integer slots that
+the sweep counts up and the read path (or the writer) resets: no timer, task or
+clock read per connection.
 
 ``serve_router(host, listeners)`` binds TCP (WebSocket, long-poll, RawSocket
 on one port) and Unix (RawSocket) listeners, in the shape of
@@ -75,6 +96,30 @@ SlowConsumerPolicy = Literal["drop", "disconnect"]
 _NO_SCOPE: contextlib.nullcontext[None] = contextlib.nullcontext()
 _NO_NURSERY: contextlib.nullcontext[None] = contextlib.nullcontext()
 
+_OVERFILL = 4
+"""A queue may hold this many times ``queue_size`` messages that cannot be
+dropped while their producers are held back (see ``RouterHost._make_room``)."""
+
+_ANSWERS = frozenset(
+    {
+        MessageType.WELCOME,
+        MessageType.ABORT,
+        MessageType.CHALLENGE,
+        MessageType.ERROR,
+        MessageType.PUBLISHED,
+        MessageType.SUBSCRIBED,
+        MessageType.UNSUBSCRIBED,
+        MessageType.RESULT,
+        MessageType.REGISTERED,
+        MessageType.UNREGISTERED,
+    }
+)
+"""Messages that answer a session's own requests: a full queue of them is the
+session's doing, never a reason to hold back another (see ``_make_room``)."""
+
+_MIN_SWEEP_PERIOD = 0.05
+"""The keepalive sweep runs at most this often (seconds), however short the timeouts."""
+
 
 def _peer(info: dict[str, Any]) -> str:
     peer = info.get("peer")
@@ -86,10 +131,12 @@ class HostedConnection:
     """One connection run by ``RouterHost.handle``: its session, queue and counters.
 
     Read-only for users: ``queued`` (messages waiting now), ``peak_queued``
-    (the most ever waiting; never above ``queue_size``), ``sent`` (WAMP
+    (the most ever waiting; above ``queue_size`` only while producers were held
+    back, at most four times that), ``sent`` (WAMP
     messages written), ``dropped`` (EVENTs dropped by the ``"drop"`` policy or
     because the transport refused their size), ``closed_by_policy`` (the reason
-    when the host closed the connection itself, else None).
+    when the host closed the connection itself: slow consumer, unanswered
+    keepalive ping, stalled writer; else None).
     """
 
     __slots__ = (
@@ -104,6 +151,7 @@ class HostedConnection:
         "_queue",
         "_queued",
         "_scope",
+        "_stall",
         "_try_send",
         "_wakeup",
         "_writer",
@@ -152,6 +200,9 @@ class HostedConnection:
         self._wakeup: trio.lowlevel.ParkingLot | None = None  # set when the writer starts
         self._writer: trio.CancelScope | None = None  # ... and its cancel scope
         self._writing = False  # the writer task runs
+        # 0 while the writer task writes nothing; 1 when it starts a write; the
+        # keepalive sweep counts up from there (see RouterHost._sweep).
+        self._stall = 0
         # What ends handle() early: the transport's close_now() where it works
         # (a plain-socket RawSocket: no closing handshake to wait for), else a
         # cancel scope (600 bytes per connection) around the read loop.
@@ -207,6 +258,17 @@ class RouterHost:
     several queued deliveries for a batched serializer, and the bytes of
     several queued messages handed to one ``send_many`` (one write) on
     transports that have it (WebSocket, RawSocket).
+
+    Keepalive (needs ``run()``): a WebSocket or RawSocket connection from which
+    nothing was received for ``keepalive_interval`` seconds gets a PING; if
+    still nothing arrives within ``keepalive_timeout`` seconds, the connection
+    is closed as if the peer had gone (its session is detached). A connection
+    whose writer has been blocked in one write for ``keepalive_timeout``
+    seconds (the peer stopped reading) is closed the same way.
+    ``keepalive_interval=None`` sends no pings; the writers are still watched.
+    Both figures are honoured to within a sweep (half the smaller of the two):
+    a ping goes out between ``keepalive_interval`` and 1.5 times that after the
+    last input.
     """
 
     def __init__(
@@ -219,9 +281,17 @@ class RouterHost:
         close_timeout: float = 2.0,
         batch_bytes: int = 65536,
         clock: Callable[[], float] = time.time,
+        keepalive_interval: float | None = 30.0,
+        keepalive_timeout: float = 30.0,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size}")
+        if keepalive_interval is not None and not keepalive_interval > 0:
+            raise ValueError(
+                f"keepalive_interval must be positive or None, not {keepalive_interval}"
+            )
+        if not keepalive_timeout > 0:
+            raise ValueError(f"keepalive_timeout must be positive, not {keepalive_timeout}")
         if slow_consumer not in ("drop", "disconnect"):
             raise ValueError(f"slow_consumer must be 'drop' or 'disconnect', not {slow_consumer!r}")
         self.router = router
@@ -234,6 +304,11 @@ class RouterHost:
         """EVENTs dropped over all connections, past and present."""
         self.slow_disconnects = 0
         """Connections closed because their queue was full (or a message too large)."""
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_timeout = keepalive_timeout
+        self.timeout_disconnects = 0
+        """Connections closed because they answered no keepalive ping, or their
+        writer stayed blocked, for ``keepalive_timeout`` seconds."""
         self._connections: dict[RouterSession, HostedConnection] = {}
         self._changed = trio.lowlevel.ParkingLot()  # a session's state may have changed
         self._closing = False
@@ -241,7 +316,14 @@ class RouterHost:
         """Wall-clock time in seconds since the epoch, fed to ``router.tick()``."""
         self._timers_changed = trio.lowlevel.ParkingLot()
         self._sleeping_until: float | None = None  # the deadline run() waits for
-        self._batch = False  # a reader is feeding a batch: direct writes wait for its end
+        # The connection whose reader is feeding a batch (direct writes wait for
+        # its end), else None.
+        self._reader: HostedConnection | None = None
+        # Other connections whose queues that batch filled beyond queue_size
+        # (see _make_room): its reader stops and waits for them in _hold().
+        self._full: list[HostedConnection] = []
+        self._holders: list[HostedConnection] = []  # connections whose reader waits in _hold
+        self._drained = trio.lowlevel.ParkingLot()  # where they wait
         self._writers: trio.Nursery | None = None  # run()'s, for the connections' writers
         self._direct: list[HostedConnection] = []  # connections with output to write directly
 
@@ -281,6 +363,7 @@ class RouterHost:
         # The read loop is inline (one coroutine less per idle connection); the
         # writer task (see _wake) runs in run()'s nursery, or, when run() is not
         # running, in one of the connection's own.
+        full = self._full  # non-empty: the batch must stop (see _make_room)
         try:
             with conn._scope if conn._scope is not None else _NO_SCOPE:
                 async with _NO_NURSERY if self._writers is not None else trio.open_nursery() as own:
@@ -294,16 +377,24 @@ class RouterHost:
                         # goes out in one write per connection, directly where
                         # possible. The clock is read once per batch (its messages
                         # arrived together).
-                        self._batch = True
+                        self._reader = conn
                         self.router.tick(self.clock())
+                        held: list[HostedConnection] | None = None
                         try:
                             while data is not None and not conn._dead:
                                 self._feed(conn, data)
-                                data = None if receive_buffered is None else receive_buffered()
+                                if full or receive_buffered is None:
+                                    break
+                                data = receive_buffered()
                         finally:
-                            self._batch = False
+                            self._reader = None
+                            if full:  # the rest of the input stays in the transport
+                                held = full.copy()
+                                full.clear()
                             self._send_direct()
                             self._check_timers()
+                        if held:
+                            await self._hold(conn, held)
                     if own is not None:
                         own.cancel_scope.cancel()
         except Exception:
@@ -311,6 +402,7 @@ class RouterHost:
         finally:
             conn._dead = True
             conn._nursery = None
+            self._release()
             if conn._writer is not None:
                 # The peer closed its side, or the connection is ending:
                 # nothing more can be written.
@@ -347,6 +439,8 @@ class RouterHost:
     def _stop(self, conn: HostedConnection) -> None:
         """End ``conn``'s ``handle()``: cancel its read loop, or close its transport
         at once where it has no cancel scope (see HostedConnection)."""
+        conn._dead = True
+        self._release()  # its reader may wait in _hold, or others on its queue
         if conn._scope is not None:
             conn._scope.cancel()
         else:
@@ -376,9 +470,11 @@ class RouterHost:
         while True:
             if not queue and not conn._flush:
                 conn._busy = False
+                conn._stall = 0
                 while not queue and not conn._flush:
                     await wakeup.park()
                 conn._busy = True
+            conn._stall = 1  # a write starts: the keepalive sweep watches it
             if conn._flush:  # the rest of a direct write goes first
                 conn._flush = False
                 assert flush is not None
@@ -427,13 +523,16 @@ class RouterHost:
             end = 1
         taken = queue[:end]
         del queue[:end]
-        conn._queued -= end
+        queued = conn._queued = conn._queued - end
+        if self._holders and queued < self.queue_size <= queued + end:
+            self._drained.unpark_all()  # a reader may wait for this queue (see _hold)
         return taken  # type: ignore[return-value]  # no None before ``end``
 
     async def _send_one_by_one(
         self, conn: HostedConnection, parts: list[tuple[bytes, bool]]
     ) -> bool:
         for data, is_event in parts:
+            conn._stall = 1  # each write is progress (see _sweep)
             try:
                 await conn.transport.send(data)
             except TransportClosed:
@@ -479,6 +578,9 @@ class RouterHost:
         async with trio.open_nursery() as writers:
             self._writers = writers
             try:
+                period = self._sweep_period()
+                if period is not None:
+                    writers.start_soon(self._sweep, period)
                 task_status.started()
                 while True:
                     deadline = self.router.next_deadline()
@@ -493,6 +595,102 @@ class RouterHost:
             finally:
                 if self._writers is writers:
                     self._writers = None
+
+    # -- keepalive -------------------------------------------------------------------
+
+    def _sweep_period(self) -> float | None:
+        """Seconds between keepalive sweeps; None when nothing is to be watched."""
+        periods = [
+            t
+            for t in (self.keepalive_interval, self.keepalive_timeout)
+            if t is not None and t < math.inf
+        ]
+        if not periods:
+            return None
+        return max(_MIN_SWEEP_PERIOD, min(periods) / 2)
+
+    async def _sweep(self, period: float) -> NoReturn:
+        """Ping silent connections and close dead ones; see the module docstring.
+
+        A transport's ``idle_ticks`` is reset to 0 by its read path, and counted
+        up here at each sweep: after a reset between two sweeps, the value ``n``
+        means at least ``(n - 1) * period`` seconds of silence. The PING goes at
+        ``ping_at``, the connection is closed ``timeout / period`` sweeps later.
+        A writer's ``_stall`` works alike: 1 at the start of a write, counted up
+        here, closed once the write has lasted ``timeout`` seconds.
+        """
+        interval, timeout = self.keepalive_interval, self.keepalive_timeout
+        ping_at = math.inf if interval is None else math.ceil(interval / period) + 1
+        close_at = ping_at + math.ceil(timeout / period) if timeout < math.inf else math.inf
+        stall_at = math.ceil(timeout / period) + 2 if timeout < math.inf else math.inf
+        while True:
+            await trio.sleep(period)
+            closed = False
+            for conn in list(self._connections.values()):
+                if conn._dead:
+                    continue
+                if conn._stall:
+                    stall = conn._stall = conn._stall + 1
+                    if stall >= stall_at:
+                        self._time_out(
+                            conn,
+                            f"its output has not moved for {timeout:g} s (the peer reads nothing)",
+                        )
+                        closed = True
+                        continue
+                if conn in self._holders:  # not read meanwhile: its silence says nothing
+                    continue
+                transport = conn.transport
+                ticks: int | None = getattr(transport, "idle_ticks", None)
+                if ticks is None:  # no keepalive on this transport (long-poll, memory)
+                    continue
+                ticks += 1
+                transport.idle_ticks = ticks  # type: ignore[attr-defined]
+                if ticks == ping_at:
+                    self._ping(conn)
+                elif ticks >= close_at:
+                    self._time_out(
+                        conn, f"no answer to a keepalive ping within {timeout:g} s", warn=False
+                    )
+                    closed = True
+            if closed:
+                self._dispatch()
+                self._changed.unpark_all()
+
+    def _ping(self, conn: HostedConnection) -> None:
+        """Send a keepalive PING on ``conn`` without waiting for its socket."""
+        transport: Any = conn.transport
+        try:
+            done = transport.try_send_ping()
+        except ValueError:  # the peer takes no message even that small
+            return
+        if done is False:  # the rest waits for the writer's flush()
+            conn._flush = True
+            self._wake(conn)
+        elif (
+            done is None and not getattr(transport, "direct_io", True) and self._writers is not None
+        ):
+            # TLS: a write needs a task. A short-lived one, for this ping only.
+            self._writers.start_soon(self._send_ping, transport)
+
+    async def _send_ping(self, transport: Any) -> None:
+        # Bounded, but later than the sweep's own close (which ends the write).
+        with trio.move_on_after(2 * self.keepalive_timeout):
+            with contextlib.suppress(
+                TransportClosed, ValueError, trio.BrokenResourceError, trio.ClosedResourceError
+            ):
+                await transport.send_ping()
+
+    def _time_out(self, conn: HostedConnection, why: str, *, warn: bool = True) -> None:
+        """Close ``conn`` now as dead (the caller dispatches after)."""
+        conn._dead = True
+        conn.closed_by_policy = why
+        conn._queue.clear()
+        conn._queued = 0
+        self.timeout_disconnects += 1
+        log.log(logging.WARNING if warn else logging.INFO, "%s: %s; closing", conn.name, why)
+        self.router.detach(conn.session)
+        self._stop(conn)
 
     # -- output --------------------------------------------------------------------
 
@@ -509,7 +707,7 @@ class RouterHost:
                     continue
                 data = delivery.data
                 if data is None or conn._closing or conn._queued >= queue_size:
-                    self._offer(conn, data, delivery.type is event)
+                    self._offer(conn, data, delivery.type)
                     continue
                 # _offer's common case, inline: there is room in the queue.
                 conn._queue.append((data, delivery.type is event))
@@ -520,7 +718,7 @@ class RouterHost:
                 elif not conn._listed:
                     conn._listed = True
                     direct.append(conn)
-        if not self._batch:
+        if self._reader is None:
             self._send_direct()
 
     def _send_direct(self) -> None:
@@ -532,30 +730,35 @@ class RouterHost:
         self._direct = []
         for conn in listed:
             conn._listed = False
-            if conn._dead:
-                continue
-            queue = conn._queue
-            try_send = conn._try_send
-            assert try_send is not None
-            batched = conn.transport.serializer.batched
-            while queue and not conn._busy and not conn._flush:
-                items = self._take(conn, True)
-                if not items:
-                    break  # the close marker: the writer closes
-                parts = [data for data, _ in items]
-                try:
-                    done = try_send([b"".join(parts)] if batched else parts)
-                except ValueError:
-                    done = None  # too large for the peer: the writer sorts it out
-                if done is None:  # not taken: back to the queue, for the writer
-                    queue[0:0] = items
-                    conn._queued += len(items)
-                    break
-                conn.sent += len(items)
-                if not done:
-                    conn._flush = True
-            if queue or conn._flush:
-                self._wake(conn)
+            if not conn._dead:
+                self._write_direct(conn)
+
+    def _write_direct(self, conn: HostedConnection) -> None:
+        """Write ``conn``'s queue from this task as far as its transport takes it
+        without waiting (it has ``try_send_many``; its writer is idle); wake the
+        writer for the rest."""
+        queue = conn._queue
+        try_send = conn._try_send
+        assert try_send is not None
+        batched = conn.transport.serializer.batched
+        while queue and not conn._busy and not conn._flush:
+            items = self._take(conn, True)
+            if not items:
+                break  # the close marker: the writer closes
+            parts = [data for data, _ in items]
+            try:
+                done = try_send([b"".join(parts)] if batched else parts)
+            except ValueError:
+                done = None  # too large for the peer: the writer sorts it out
+            if done is None:  # not taken: back to the queue, for the writer
+                queue[0:0] = items
+                conn._queued += len(items)
+                break
+            conn.sent += len(items)
+            if not done:
+                conn._flush = True
+        if queue or conn._flush:
+            self._wake(conn)
 
     def _wake(self, conn: HostedConnection) -> None:
         """Have ``conn``'s writer task write its queue (starting it if need be)."""
@@ -585,10 +788,13 @@ class RouterHost:
             log.exception("%s: internal error; closing the connection", conn.name)
         finally:
             conn._writing = False
+            conn._stall = 0
             self._stop(conn)
             self._changed.unpark_all()
 
-    def _offer(self, conn: HostedConnection, data: bytes | None, is_event: bool = False) -> None:
+    def _offer(
+        self, conn: HostedConnection, data: bytes | None, kind: MessageType | None = None
+    ) -> None:
         if conn._closing:
             return
         queue = conn._queue
@@ -597,28 +803,9 @@ class RouterHost:
             queue.append(None)
             self._wake(conn)
             return
-        if conn._queued >= self.queue_size:
-            if self.slow_consumer == "disconnect":
-                self._disconnect(conn, f"outbound queue full ({self.queue_size} messages)")
-                return
-            if is_event:
-                self._count_drop(conn)
-                return
-            # Make room by evicting the newest EVENT still queued.
-            for index in range(len(queue) - 1, -1, -1):
-                item = queue[index]
-                if item is not None and item[1]:
-                    del queue[index]
-                    conn._queued -= 1
-                    self._count_drop(conn)
-                    break
-            else:
-                self._disconnect(
-                    conn,
-                    f"outbound queue full ({self.queue_size} messages) and none of them"
-                    " is an EVENT that could be dropped",
-                )
-                return
+        is_event = kind is MessageType.EVENT
+        if conn._queued >= self.queue_size and not self._make_room(conn, kind):
+            return
         queue.append((data, is_event))
         conn._queued += 1
         conn.peak_queued = max(conn.peak_queued, conn._queued)
@@ -627,6 +814,75 @@ class RouterHost:
         elif not conn._listed:
             conn._listed = True
             self._direct.append(conn)
+
+    def _make_room(self, conn: HostedConnection, kind: MessageType | None) -> bool:
+        """``conn``'s queue is full: True if a ``kind`` message may be queued all
+        the same, False if not (dropped, or ``conn`` closed by the policy).
+
+        A full queue may be no more than one producer's burst: it is first
+        written out directly, where the socket takes it. Then the policy judges
+        an EVENT, an answer to ``conn``'s own requests, and what its own reader
+        produced (a client that does not read its answers holds back nobody).
+        Anything else goes beyond ``queue_size``, up to ``_OVERFILL`` times it,
+        and the other client's reader that produced it stops after this message
+        (see ``_hold``); so do the answers once the queue is beyond
+        ``queue_size`` already (not conn's doing).
+        """
+        queue_size = self.queue_size
+        if conn._try_send is not None and not conn._busy and not conn._flush:
+            self._write_direct(conn)
+            if conn._queued < queue_size:
+                return True
+        drop = self.slow_consumer == "drop"
+        if kind is MessageType.EVENT:
+            if drop:
+                self._count_drop(conn)
+            else:
+                self._disconnect(conn, f"outbound queue full ({queue_size} messages)")
+            return False
+        queue = conn._queue
+        if drop:  # make room by evicting the newest EVENT still queued
+            for index in range(len(queue) - 1, -1, -1):
+                item = queue[index]
+                if item is not None and item[1]:
+                    del queue[index]
+                    conn._queued -= 1
+                    self._count_drop(conn)
+                    return True
+        limit = queue_size
+        reader = self._reader
+        hold = reader is not None and reader is not conn and kind not in _ANSWERS
+        if hold or reader is None or conn._queued > queue_size:
+            limit = _OVERFILL * queue_size
+            if conn._queued < limit:
+                if hold and conn not in self._full:
+                    self._full.append(conn)  # the reader stops after this message
+                return True
+        why = f"outbound queue full ({limit} messages)"
+        if drop:
+            why += " and none of them is an EVENT that could be dropped"
+        self._disconnect(conn, why)
+        return False
+
+    async def _hold(self, conn: HostedConnection, full: list[HostedConnection]) -> None:
+        """Stop reading ``conn`` until the queues its last batch filled beyond
+        ``queue_size`` have drained below it (their writers wake it, see
+        ``_take``) or their connections are gone. Writers never wait on readers,
+        and ``full`` never holds ``conn`` itself: no cycle can form."""
+        queue_size = self.queue_size
+        self._holders.append(conn)
+        try:
+            while not conn._dead and any(
+                not other._dead and other._queued >= queue_size for other in full
+            ):
+                await self._drained.park()
+        finally:
+            self._holders.remove(conn)
+
+    def _release(self) -> None:
+        """Have the readers waiting in ``_hold`` look again."""
+        if self._holders:
+            self._drained.unpark_all()
 
     def _count_drop(self, conn: HostedConnection, *, log_it: bool = True) -> None:
         conn.dropped += 1
@@ -733,6 +989,11 @@ async def serve_router(
     listeners: Sequence[ListenerConfig],
     *,
     max_message_size: int = MAX_MESSAGE_SIZE,
+    handshake_timeout: float = 10.0,
+    longpoll_idle_timeout: float = 30.0,
+    websocket_max_message_size: int | None = None,
+    rawsocket_max_message_size: int | None = None,
+    longpoll_max_body_size: int | None = None,
     task_status: trio.TaskStatus[list[Endpoint]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Serve ``host`` on ``listeners`` until cancelled.
@@ -741,8 +1002,21 @@ async def serve_router(
     listener is bound, with the endpoints clients can use (the actual port when
     the configured one is 0). To stop cleanly, ``await host.shutdown()`` (every
     session gets GOODBYE) and then cancel this task.
+
+    Sizes, in bytes, of the largest message a client may send: WebSocket
+    messages (larger: close 1009), RawSocket messages (the maximum announced in
+    the handshake is the largest power of two not above it, at most 16 MiB; a
+    larger frame is a protocol error that closes the connection), long-poll
+    request bodies (larger: HTTP 413). Each defaults to ``max_message_size``.
+    ``handshake_timeout``: a client must complete its TLS, WebSocket or
+    RawSocket handshake within that many seconds, or it is dropped.
+    ``longpoll_idle_timeout``: a long-poll transport that sees no request for
+    that long is closed.
     """
-    exponent = wamp_core.rawsocket_length_exponent(max_message_size)
+    ws_size = max_message_size if websocket_max_message_size is None else websocket_max_message_size
+    rs_size = max_message_size if rawsocket_max_message_size is None else rawsocket_max_message_size
+    lp_size = max_message_size if longpoll_max_body_size is None else longpoll_max_body_size
+    exponent = wamp_core.rawsocket_length_exponent(rs_size)
     endpoints: list[Endpoint] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(host.run)
@@ -751,7 +1025,10 @@ async def serve_router(
                 longpoll = None
                 if listener.longpoll is not None:
                     longpoll = LongPollServer(
-                        host.handle, listener.longpoll, max_body_size=max_message_size
+                        host.handle,
+                        listener.longpoll,
+                        idle_timeout=longpoll_idle_timeout,
+                        max_body_size=lp_size,
                     )
                     await nursery.start(longpoll.run)
                 tcp = functools.partial(
@@ -763,8 +1040,9 @@ async def serve_router(
                     websocket_path=listener.websocket,
                     longpoll=longpoll,
                     rawsocket=listener.rawsocket,
-                    max_message_size=max_message_size,
+                    max_message_size=ws_size,
                     max_length_exponent=exponent,
+                    handshake_timeout=handshake_timeout,
                     tls_server_end_point=(
                         None if listener.tls is None else tls_server_end_point(listener.tls.cert)
                     ),
@@ -774,7 +1052,11 @@ async def serve_router(
                     endpoints.extend(_endpoints(listener, _socket_address(sock_listener)))
             else:
                 unix = functools.partial(
-                    serve_unix, host.handle, listener.path, max_length_exponent=exponent
+                    serve_unix,
+                    host.handle,
+                    listener.path,
+                    max_length_exponent=exponent,
+                    handshake_timeout=handshake_timeout,
                 )
                 await nursery.start(unix)
                 endpoints.append(Endpoint(f"unix://{listener.path}", "rawsocket"))

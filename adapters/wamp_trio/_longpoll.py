@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import http
 import json
+import logging
 import math
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -45,12 +46,29 @@ from wamp_core import (
 from ._rawsocket import RECEIVE_SIZE, _linger_close, stream_peer
 from ._transport import MessageTransport, TransportClosed
 
+logger = logging.getLogger("wamp_trio")
+
 __all__ = ["LongPollServer", "connect_longpoll", "host_header"]
 
 MAX_RESPONSE_SIZE = 64 << 20
 """The largest response body the client accepts (a batch of queued messages)."""
 
 _OK_ACKS = frozenset({200, 202, 204})
+
+
+def _log_refused(peer: str, request: h11.Request, status: int, body: bytes = b"") -> None:
+    """Log a refused long-poll request at INFO (the path without its query string)."""
+    path = request.target.partition(b"?")[0].decode("latin-1")
+    why = body.decode("utf-8", "replace").strip()[:200]
+    method = request.method.decode("latin-1")
+    logger.info(
+        "long-poll request %s %s from %s refused (%d)%s",
+        method,
+        path,
+        peer,
+        status,
+        f": {why}" if why else "",
+    )
 
 
 def _reason(status: int) -> bytes:
@@ -257,6 +275,11 @@ class LongPollServer:
                     break
                 conn.start_next_cycle()
         except h11.RemoteProtocolError as exc:
+            # Not the text of exc: h11 quotes the offending bytes, which may carry
+            # a credential (an Authorization or Cookie line).
+            logger.info(
+                "HTTP request from %s refused (%d): invalid HTTP", peer, exc.error_status_hint
+            )
             await self._answer_garbage(conn, stream, exc)
         except (trio.BrokenResourceError, trio.ClosedResourceError, _Timeout):
             pass
@@ -357,6 +380,7 @@ class LongPollServer:
         if length:
             too_large = endpoint.check_body_size(int(length))
             if too_large is not None:
+                _log_refused(peer, request, too_large.status)
                 await self._send(conn, stream, too_large, request, close=True)
                 await _linger_close(stream)
                 return False
@@ -371,6 +395,7 @@ class LongPollServer:
                 body += event.data
                 too_large = endpoint.check_body_size(len(body))
                 if too_large is not None:  # chunked
+                    _log_refused(peer, request, too_large.status)
                     await self._send(conn, stream, too_large, request, close=True)
                     await _linger_close(stream)
                     return False
@@ -404,6 +429,8 @@ class LongPollServer:
                 transport._notify()
                 if transport._core.state is LongPollState.CLOSED:
                     self._transports.pop(transport._core.id, None)
+        if response.status >= 400:
+            _log_refused(peer, request, response.status, response.body)
         await self._send(conn, stream, response, request)
         return True
 

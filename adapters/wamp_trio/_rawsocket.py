@@ -16,6 +16,7 @@ transport is closed then: a half-sent frame would corrupt the stream.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -39,6 +40,8 @@ from ._fastio import DirectSender, read_nowait, socket_of
 from ._transport import MessageTransport, TransportClosed
 
 __all__ = ["RawSocketTransport", "accept_rawsocket", "connect_rawsocket", "stream_peer"]
+
+logger = logging.getLogger("wamp_trio")
 
 RECEIVE_SIZE = 65536
 """Bytes asked of the stream per read: large enough for few reads per big
@@ -104,7 +107,9 @@ class RawSocketTransport(DirectSender):
 
     Made by ``accept_rawsocket`` and ``connect_rawsocket``; not meant to be
     built directly. ``peer_max_length`` is the longest message the peer takes:
-    ``send`` raises ``ValueError`` for a longer one.
+    ``send`` raises ``ValueError`` for a longer one. ``idle_ticks`` is reset to
+    0 by every read that brings bytes (messages, PINGs, PONGs alike); the router
+    host's keepalive sweep counts up in it (see ``RouterHost``).
     """
 
     __slots__ = (
@@ -113,6 +118,7 @@ class RawSocketTransport(DirectSender):
         "_error",
         "_messages",
         "_stream",
+        "idle_ticks",
         "info",
         "peer_max_length",
         "serializer",
@@ -137,6 +143,7 @@ class RawSocketTransport(DirectSender):
         self._messages: list[bytes] = list(pending)  # cheaper than a deque when idle
         self._closed = False
         self._error: str | None = None
+        self.idle_ticks = 0
         peer_max = connection.peer_max_length
         assert peer_max is not None
         self.peer_max_length: int = peer_max
@@ -203,6 +210,33 @@ class RawSocketTransport(DirectSender):
         except LocalProtocolError:
             raise TransportClosed(self._error or "the RawSocket connection failed") from None
         await self._flush()
+
+    def try_send_ping(self, payload: bytes = b"") -> bool | None:
+        """Send a PING without awaiting, as ``try_send_many`` sends messages.
+
+        True: written, or queued for the write in progress (whose task writes
+        everything queued before it lets go). False: taken, but ``flush()`` must
+        be awaited to write it (a rest of an earlier direct write waits). None:
+        not taken (the transport is closed, or not a plain socket and idle); use
+        ``send_ping``.
+        """
+        if self._closed:
+            return None
+        busy = self._sending()
+        sock = self._sock
+        if sock is None and not busy:
+            return None
+        if len(payload) > self.peer_max_length:
+            raise ValueError(f"a {len(payload)}-byte PING exceeds the peer's maximum")
+        try:
+            self._connection.send_ping(payload)
+        except LocalProtocolError:
+            return None
+        if busy:
+            return True
+        if self._unsent or sock is None:
+            return False
+        return self._write_now(sock, self._connection.data_to_send())
 
     def _check_open(self) -> None:
         if self._closed:
@@ -271,9 +305,11 @@ class RawSocketTransport(DirectSender):
             if not data:
                 await self._abort("the peer closed the connection")
                 raise TransportClosed(self._error)
+            self.idle_ticks = 0  # the keepalive's sign of life (see RouterHost)
             try:
                 events = self._connection.receive_data(data)
             except RawSocketProtocolError as exc:
+                logger.info("closing RawSocket connection %s: %s", self.info.get("peer"), exc)
                 await self._abort(f"RawSocket protocol error: {exc}")
                 raise TransportClosed(self._error) from None
             if len(data) == size and size < LARGE_RECEIVE_SIZE:
@@ -378,7 +414,7 @@ async def accept_rawsocket(
         raise ValueError(f"unsupported or no RawSocket serializer ids: {unknown}")
     connection = RawSocketRouter(max_length_exponent=max_length_exponent, serializers=serializers)
     pending: list[bytes] = []
-    with trio.move_on_after(handshake_timeout):
+    with trio.move_on_after(handshake_timeout) as timer:
         try:
             data: bytes | bytearray = initial
             opened = False
@@ -395,7 +431,8 @@ async def accept_rawsocket(
                     return None
             # The reply, and PONGs for any PINGs pipelined after the request.
             await stream.send_all(connection.data_to_send())
-        except RawSocketProtocolError:
+        except RawSocketProtocolError as exc:
+            logger.info("RawSocket handshake from %s refused: %s", stream_peer(stream), exc)
             # The reply carrying the error code is queued (none for a bad magic byte).
             await _linger_close(stream, connection.data_to_send())
             return None
@@ -403,6 +440,11 @@ async def accept_rawsocket(
             await trio.aclose_forcefully(stream)
             return None
         except BaseException:
+            if timer.cancel_called:  # logged now: closing is a checkpoint
+                logger.info(
+                    "dropping %s: its RawSocket handshake did not complete in time",
+                    stream_peer(stream),
+                )
             await trio.aclose_forcefully(stream)
             raise
         serializer = serializer_for_rawsocket(connection.serializer_id or 0)
@@ -410,7 +452,8 @@ async def accept_rawsocket(
         details = _base_info(stream, info)
         details["serializer"] = serializer.subprotocol
         return RawSocketTransport(stream, connection, serializer, details, pending)
-    await trio.aclose_forcefully(stream)  # the handshake timed out
+    # The stream is closed by now (the cancellation's way out above).
+    await trio.aclose_forcefully(stream)
     return None
 
 

@@ -11,6 +11,12 @@ write), ``receive_buffered()`` (a message already received, or None, without
 waiting), and ``try_send_many(messages)`` with ``flush()`` (a write that never
 waits: True when written, False when a rest is left for ``flush()``, None when
 nothing was taken).
+
+For keepalive (see ``RouterHost``), a transport may also have ``idle_ticks``
+(an int its read path resets to 0 whenever bytes arrive, pongs included; the
+host's sweep counts up in it), ``try_send_ping()`` (a PING that never waits,
+answered as ``try_send_many``) and ``send_ping()`` (the awaiting way). A
+transport without ``idle_ticks`` is never pinged.
 """
 
 from __future__ import annotations

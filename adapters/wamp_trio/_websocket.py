@@ -219,7 +219,12 @@ def parse_request_head(head: bytes) -> h11.Request | str:
     try:
         event = connection.next_event()
     except h11.RemoteProtocolError as exc:
-        return f"invalid HTTP request: {exc}"
+        # h11 quotes the offending bytes (b'...'), which may carry a credential
+        # (an Authorization or Cookie line): keep only what kind of error it is.
+        reason, quoted, _ = str(exc).partition(": ")
+        if not quoted or ("b'" not in _ and 'b"' not in _):
+            reason = str(exc)
+        return f"invalid HTTP request: {reason}"
     if not isinstance(event, h11.Request):
         return "invalid HTTP request"
     return event
@@ -290,7 +295,9 @@ class WebSocketTransport(DirectSender):
     Made by ``accept_websocket`` and ``connect_websocket``. ``close_code`` and
     ``close_reason`` tell how the connection ended: the peer's close frame, our
     own when we closed it for a protocol error (1009 for an oversize message),
-    or 1006 when the connection was lost without a close frame.
+    or 1006 when the connection was lost without a close frame. ``idle_ticks``
+    is reset to 0 by every read that brings bytes (data, pings, pongs alike);
+    the router host's keepalive sweep counts up in it (see ``RouterHost``).
     """
 
     def __init__(
@@ -315,6 +322,7 @@ class WebSocketTransport(DirectSender):
         self._wsconn = ws
         self._max_message_size = max_message_size
         self._close_timeout = close_timeout
+        self.idle_ticks = 0
         # The send lock (DirectSender) and the end event (_ended) are made on
         # first use: most server connections write directly and end once.
         # A task is in receive() (or aclose() reads the close frame). A flag, not a
@@ -465,12 +473,56 @@ class WebSocketTransport(DirectSender):
         return self._write_now(sock, self._frame(messages))
 
     async def flush(self) -> None:
-        """Write what ``try_send_many`` left over. ``TransportClosed`` if it cannot."""
+        """Write what ``try_send_many`` or ``try_send_ping`` left over.
+        ``TransportClosed`` if it cannot."""
         async with self._send_lock:
-            if self._unsent:
+            if self._unsent or self._control:
                 if self._send_broken:
                     raise TransportClosed(self._why_closed())
-                await self._write(b"")
+                await self._write_control()  # after the rest in _unsent
+
+    def _ping_frame(self, payload: bytes) -> bytes:
+        """A PING frame (RFC 6455 section 5.5.2): our own in the server role
+        (unmasked), wsproto's (masked) in the client role."""
+        if len(payload) > 125:
+            raise ValueError(f"a {len(payload)}-byte PING payload exceeds 125 bytes")
+        if self._frame_opcode:
+            return bytes((0x89, len(payload))) + payload
+        return self._ws.send(Ping(payload))
+
+    async def send_ping(self, payload: bytes = b"") -> None:
+        """Send a PING (the peer answers with a PONG, which ``receive`` discards).
+        ``TransportClosed`` once the connection is closing or closed."""
+        frame = self._ping_frame(payload)
+        async with self._send_lock:
+            if self._local_close or self._send_broken or not self._open():
+                raise TransportClosed(self._why_closed())
+            self._control += frame
+            await self._write_control()
+
+    def try_send_ping(self, payload: bytes = b"") -> bool | None:
+        """Send a PING without awaiting, as ``try_send_many`` sends messages.
+
+        True: written, or queued for the write in progress (its task writes the
+        pending control frames after its own). False: queued, but ``flush()``
+        must be awaited to write it (a rest of an earlier direct write waits).
+        None: not taken (the connection is closing, or the stream is not a plain
+        socket and no write is in progress); use ``send_ping``.
+        """
+        if self._local_close or self._send_broken or not self._open():
+            return None
+        busy = self._sending()
+        sock = self._sock
+        if sock is None and not busy:
+            return None
+        self._control += self._ping_frame(payload)
+        if busy:
+            return True
+        if self._unsent or sock is None:
+            return False
+        data = bytes(self._control)
+        self._control.clear()
+        return self._write_now(sock, data)
 
     def receive_buffered(self) -> bytes | None:
         """The next message if one is already received, else None (never waits)."""
@@ -569,6 +621,7 @@ class WebSocketTransport(DirectSender):
                 self._fast = False
                 self._ws.receive_data(None)
                 return
+        self.idle_ticks = 0  # the keepalive's sign of life (see RouterHost)
         failure = self._parse(data, True)
         if failure is not None:
             code, reason = failure
@@ -706,12 +759,15 @@ class WebSocketTransport(DirectSender):
             if opcode == 0x9 and deliver:
                 payload = _unmask(buf[start:end], buf[start - 4 : start])
                 self._control += bytes((0x8A, length)) + payload
-            pos = end  # a pong, or a ping while closing: nothing to do
+            # A pong (its read reset idle_ticks already), or a ping while
+            # closing: nothing more to do.
+            pos = end
         self._rbuf = buf[pos:] if pos < size else b""
         return None
 
     async def _read(self) -> None:
         data = await self._receive_some()
+        self.idle_ticks = 0  # the keepalive's sign of life (see RouterHost)
         if self._parser_failed:
             if not data:
                 await self._close_stream()
@@ -749,7 +805,7 @@ class WebSocketTransport(DirectSender):
             elif isinstance(event, CloseConnection):
                 await self._on_close(event)
                 return
-            # Pong: nothing to do (we send no pings of our own yet).
+            # Pong: nothing more to do (its read reset idle_ticks).
         if self._control:
             await self._flush_control(wait=False)
 
@@ -844,9 +900,16 @@ class WebSocketTransport(DirectSender):
             raise
 
     async def _write_control(self) -> None:
+        """Write the queued control frames (after ``_unsent``), and those queued
+        meanwhile: a pong or ping queued during a write is left to the task
+        holding the send lock, which must not let go of it unwritten."""
         data = bytes(self._control)
         self._control.clear()
         await self._write(data)
+        while self._control:  # ends when nothing more was queued during a write
+            data = bytes(self._control)
+            self._control.clear()
+            await self._write(data)
 
     async def _flush_control(self, *, wait: bool) -> None:
         """Send queued control frames. Without ``wait``, leave them to the task
@@ -1008,6 +1071,10 @@ async def _server_handshake(
             else []
         )
         await refuse(status, f"Bad WebSocket handshake: {exc}.\n", extra)
+        return None
+    except UnicodeError:
+        # wsproto decodes Host with the idna codec and token headers as ASCII.
+        await refuse(400, "Bad WebSocket handshake: a header is not valid ASCII or IDNA.\n")
         return None
     if not isinstance(event, Request):  # pragma: no cover - h11 parsed a request above
         await refuse(400, "Bad WebSocket handshake.\n")

@@ -363,6 +363,114 @@ async def test_full_queue_without_events_disconnects_under_drop_policy() -> None
         assert connection(host, callee).session.state is SessionState.ESTABLISHED
 
 
+async def call_many(caller: Peer, count: int) -> None:
+    """``caller`` sends ``count`` calls, each in a write of its own."""
+    for n in range(count):
+        caller.session.call(PROCEDURE, [n])
+        await caller.flush()
+
+
+@pytest.mark.parametrize("policy", ["drop", "disconnect"])
+async def test_a_producer_is_held_back_while_a_queue_it_filled_is_over_full(policy: str) -> None:
+    """CALLs for a callee that does not read for a while: once its queue is full,
+    the caller is no longer read (the callee's queue goes one message beyond
+    ``queue_size``, no further), and nobody is cut. Once the callee reads, the
+    caller is read again."""
+    async with hosting(queue_size=4, slow_consumer=policy) as (host, connect, nursery):
+        callee = await connect(buffer=0)  # its writer waits until it reads
+        await callee.register()
+        caller = await connect()
+        nursery.start_soon(call_many, caller, 10)
+        await trio.testing.wait_all_tasks_blocked()
+        conn = connection(host, callee)
+        # One INVOCATION in the writer's hands, five queued: the caller's reader
+        # stopped there; its other CALLs wait in its transport.
+        assert (conn.queued, conn.peak_queued) == (5, 5)
+        caller_conn = connection(host, caller)
+        assert len(caller_conn.session.calls) == 6
+        assert host._holders == [caller_conn]
+        for n in range(10):  # the callee reads: every CALL comes, in order
+            invocation = await callee.expect(wamp_core.InvocationReceived)
+            assert invocation.args == [n]
+            callee.session.yield_result(invocation.request_id, invocation.args)
+            await callee.flush()
+        for n in range(10):
+            assert (await caller.expect(wamp_core.ResultReceived)).args == [n]
+        assert conn.closed_by_policy is None
+        assert (host.slow_disconnects, host.dropped) == (0, 0)
+        assert conn.peak_queued == 5
+
+
+async def test_a_consumer_that_reads_nothing_is_closed_and_its_producer_goes_on(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """The callee never reads: the caller stays held back until the
+    stalled-writer check closes the callee; then it is read again."""
+    async with hosting(queue_size=4, keepalive_interval=None, keepalive_timeout=10) as (
+        host,
+        connect,
+        nursery,
+    ):
+        await nursery.start(host.run)
+        callee = await connect(buffer=0)
+        await callee.register()
+        conn = connection(host, callee)
+        caller = await connect()
+        nursery.start_soon(call_many, caller, 6)  # the sixth goes beyond queue_size
+        await trio.testing.wait_all_tasks_blocked()
+        assert conn.queued == 5
+        caller_conn = connection(host, caller)
+        assert host._holders == [caller_conn]  # its reader waits
+        mock_clock.autojump_threshold = 0  # time runs: the sweeps come
+        for _ in range(6):  # the callee's end cancels its calls
+            error = await caller.expect(wamp_core.ErrorReceived)
+            assert error.error == ErrorURI.CANCELED
+        assert conn.finished
+        assert host._holders == []
+        why = "its output has not moved for 10 s (the peer reads nothing)"
+        assert conn.closed_by_policy == why
+        assert (host.timeout_disconnects, host.slow_disconnects) == (1, 0)
+        other = await connect()  # the caller goes on at full speed
+        await other.register()
+        caller.session.call(PROCEDURE, [1])
+        await caller.flush()
+        invocation = await other.expect(wamp_core.InvocationReceived)
+        other.session.yield_result(invocation.request_id, [2])
+        await other.flush()
+        assert (await caller.expect(wamp_core.ResultReceived)).args == [2]
+
+
+@pytest.mark.parametrize(
+    ("policy", "reason"),
+    [
+        ("drop", "outbound queue full (8 messages) and none of them is an EVENT that could"
+                 " be dropped"),
+        ("disconnect", "outbound queue full (8 messages)"),
+    ],
+)  # fmt: skip
+async def test_a_queue_over_full_from_many_producers_meets_the_policy(
+    policy: str, reason: str
+) -> None:
+    """Each producer is held back after one message beyond ``queue_size``, but
+    many of them can fill a queue that is never read up to four times
+    ``queue_size``: there the policy closes it, and the producers go on."""
+    async with hosting(queue_size=2, slow_consumer=policy) as (host, connect, _):
+        callee = await connect(buffer=0)  # reads nothing
+        await callee.register()
+        conn = connection(host, callee)
+        callers = [await connect() for _ in range(10)]
+        for caller in callers:
+            caller.session.call(PROCEDURE)
+            await caller.flush()
+            await trio.testing.wait_all_tasks_blocked()
+        assert conn.finished
+        assert conn.closed_by_policy == reason
+        assert conn.peak_queued == 8
+        for caller in callers:  # every call ends, those of the held callers too
+            error = await caller.expect(wamp_core.ErrorReceived)
+            assert error.error == ErrorURI.CANCELED
+
+
 class LimitedTransport:
     """A transport refusing to send messages longer than ``limit`` (like RawSocket)."""
 
@@ -1033,6 +1141,25 @@ async def test_shutdown_closes_a_plain_rawsocket_connection_that_does_not_answer
             await mute.transport.receive()
 
 
+async def test_shutdown_ends_a_held_back_plain_rawsocket_connection() -> None:
+    """A reader held back (see test_a_producer_is_held_back_...) waits on no socket:
+    closing its connection (no cancel scope) must end the wait too."""
+    async with hosting(queue_size=4, shutdown_timeout=0.2) as (host, connect, nursery):
+        callee = await connect(buffer=0)  # reads nothing
+        await callee.register()
+        caller = await _rawsocket_peer(host, nursery)
+        caller_conn = connection(host, caller)
+        assert caller_conn._scope is None
+        nursery.start_soon(call_many, caller, 10)
+        await trio.testing.wait_all_tasks_blocked()
+        assert host._holders == [caller_conn]
+        await host.shutdown()
+        assert caller_conn.finished
+        assert host._holders == []
+        assert host.connections == ()
+        await caller.transport.aclose()
+
+
 async def test_a_tls_rawsocket_connection_writes_through_its_writer(tmp_path: Path) -> None:
     from tests.trio.test_fastio import tls_rawsocket_pair
 
@@ -1049,4 +1176,37 @@ async def test_a_tls_rawsocket_connection_writes_through_its_writer(tmp_path: Pa
         assert conn._writing
         await host.shutdown(timeout=0.2)
         assert conn.finished
+    await client_t.aclose()
+
+
+@pytest.mark.parametrize("policy", ["drop", "disconnect"])
+async def test_a_burst_of_calls_does_not_cut_a_tls_callee_that_reads(
+    tmp_path: Path, policy: str
+) -> None:
+    """A TLS connection is written by its writer task only, never during a batch:
+    a batch of CALLs larger than ``queue_size`` fills its queue, and the
+    caller's reader waits for the writer instead of the callee being judged."""
+    from tests.trio.test_fastio import tls_rawsocket_pair
+
+    queue_size, burst = 8, 80
+    router_t, client_t = await tls_rawsocket_pair(tmp_path)
+    async with hosting(queue_size=queue_size, slow_consumer=policy) as (host, _, nursery):
+        nursery.start_soon(host.handle, router_t)
+        callee = Peer(client_t, router_t)
+        await callee.join()
+        await callee.register()
+        conn = connection(host, callee)
+        caller, caller_side = await wrapped_peer(host, nursery, ManyTransport)
+        for n in range(burst):
+            caller.session.call(PROCEDURE, [n])
+        send_at_once(caller)  # one batch, were it fed at once
+        for n in range(burst):
+            invocation = await callee.expect(wamp_core.InvocationReceived)
+            assert invocation.args == [n]
+        assert conn.closed_by_policy is None
+        assert conn.peak_queued == queue_size + 1  # the caller's reader stopped there
+        # ... and took the rest from its transport later, message after message.
+        assert caller_side.buffered < burst - 1
+        assert (host.slow_disconnects, host.dropped) == (0, 0)
+        await host.shutdown(timeout=0.2)
     await client_t.aclose()
