@@ -22,6 +22,7 @@ from ._auth import (
 )
 from ._client import (
     FATAL_ABORT_REASONS,
+    JOIN_TIMEOUT,
     RUNTIME_ERROR,
     ApplicationError,
     CallResult,
@@ -53,6 +54,7 @@ from ._config import (
     UnixListener,
     load_config,
     parse_config,
+    parse_limits,
 )
 from ._connect import open_transport
 from ._host import Endpoint, HostedConnection, RouterHost, SlowConsumerPolicy, serve_router
@@ -69,6 +71,7 @@ from ._websocket import (
 
 __all__ = [
     "FATAL_ABORT_REASONS",
+    "JOIN_TIMEOUT",
     "RUNTIME_ERROR",
     "ApplicationError",
     "CallResult",
@@ -122,6 +125,7 @@ __all__ = [
     "open_session",
     "open_transport",
     "parse_config",
+    "parse_limits",
     "scram_auth",
     "serve_router",
     "serve_tcp",

@@ -29,6 +29,11 @@ import trio
 
 import wamp_core
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 needs the tomli backport
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
 from ._client import (
     ApplicationError,
     CallResult,
@@ -41,6 +46,7 @@ from ._config import (
     DEFAULT_CONFIG,
     LOG_LEVELS,
     ConfigError,
+    Limits,
     RealmConfig,
     RouterConfig,
     TcpListener,
@@ -48,6 +54,7 @@ from ._config import (
     build_router,
     check_http_path,
     load_config,
+    parse_limits,
     realm_name,
 )
 from ._host import Endpoint, RouterHost, serve_router
@@ -117,6 +124,14 @@ def _build_parser() -> _Parser:
     router.add_argument("--queue-size", type=int, metavar="N", help="outbound queue bound")
     router.add_argument(
         "--slow-consumer", choices=("drop", "disconnect"), help="policy for a full queue"
+    )
+    router.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a [limits] key, as in the configuration file (repeatable;"
+        " e.g. --limit max_sessions=1000 --limit keepalive_interval=0)",
     )
     router.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
     router.set_defaults(run=_router_command)
@@ -279,6 +294,8 @@ def router_config(args: argparse.Namespace) -> RouterConfig:
         limits = dataclasses.replace(limits, queue_size=args.queue_size)
     if args.slow_consumer is not None:
         limits = dataclasses.replace(limits, slow_consumer=args.slow_consumer)
+    if args.limit:
+        limits = _apply_limit_flags(limits, args.limit)
 
     return config.replace(
         listeners=tuple(listeners),
@@ -286,6 +303,26 @@ def router_config(args: argparse.Namespace) -> RouterConfig:
         limits=limits,
         log_level=args.log_level or config.log_level,
     )
+
+
+def _apply_limit_flags(limits: Limits, items: Sequence[str]) -> Limits:
+    """``limits`` with the ``--limit KEY=VALUE`` flags applied (validated as the
+    file's ``[limits]`` keys; a VALUE that is not TOML is a string)."""
+    table: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError("--limit", f"expected KEY=VALUE, not {item!r}")
+        try:
+            table[key] = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            table[key] = text.strip()
+    try:
+        parsed = parse_limits(table, where="")
+    except ConfigError as exc:
+        raise ConfigError(f"--limit {exc.key}", exc.problem) from None
+    return dataclasses.replace(limits, **{key: getattr(parsed, key) for key in table})
 
 
 async def run_router(
@@ -302,11 +339,14 @@ async def run_router(
     """
     out = sys.stdout if out is None else out
     router = build_router(config)
+    limits = config.limits
     host = RouterHost(
         router,
-        queue_size=config.limits.queue_size,
-        slow_consumer=config.limits.slow_consumer,
+        queue_size=limits.queue_size,
+        slow_consumer=limits.slow_consumer,
         shutdown_timeout=config.shutdown_timeout,
+        keepalive_interval=limits.keepalive_interval,
+        keepalive_timeout=limits.keepalive_timeout,
     )
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -314,7 +354,12 @@ async def run_router(
                 serve_router,
                 host,
                 config.listeners,
-                max_message_size=config.limits.max_message_size,
+                max_message_size=limits.max_message_size,
+                handshake_timeout=limits.handshake_timeout,
+                longpoll_idle_timeout=limits.longpoll_idle_timeout,
+                websocket_max_message_size=limits.websocket_max_message_size,
+                rawsocket_max_message_size=limits.rawsocket_max_message_size,
+                longpoll_max_body_size=limits.longpoll_max_body_size,
             )
             try:
                 endpoints: list[Endpoint] = await nursery.start(serve)

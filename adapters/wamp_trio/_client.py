@@ -71,6 +71,7 @@ from ._transport import MessageTransport, TransportClosed
 
 __all__ = [
     "FATAL_ABORT_REASONS",
+    "JOIN_TIMEOUT",
     "RUNTIME_ERROR",
     "ApplicationError",
     "CallResult",
@@ -119,6 +120,9 @@ FATAL_ABORT_REASONS: frozenset[str] = frozenset(
 )
 """ABORT reasons after which automatic reconnection gives up: trying again
 with the same credentials and realm would be refused again."""
+
+JOIN_TIMEOUT = ErrorURI.TIMEOUT
+"""``JoinError.reason`` when the session was not joined within ``join_timeout``."""
 
 CancelMode = Literal["skip", "kill", "killnowait"]
 """CANCEL modes (AP/ap_rpc_call_canceling.md)."""
@@ -183,10 +187,13 @@ def _timeout_error(timeout: float) -> ApplicationError:
 
 
 class JoinError(WampError):
-    """The router refused the session: ABORT in reply to HELLO or AUTHENTICATE.
+    """The router refused the session: ABORT in reply to HELLO or AUTHENTICATE;
+    or the session was not joined within ``join_timeout``.
 
     ``reason`` is the ABORT reason URI (``wamp.error.no_such_realm``,
     ``wamp.error.authentication_failed``, ...), ``message`` the router's text.
+    A join that timed out has reason ``wamp.error.timeout`` (``JOIN_TIMEOUT``)
+    and a message saying which step did not finish.
     """
 
     def __init__(
@@ -423,7 +430,15 @@ class _End:
     """Why a connection ended; makes a fresh exception for every waiter."""
 
     kind: Literal[
-        "left", "closed", "aborted", "refused", "lost", "unreachable", "violation", "error"
+        "left",
+        "closed",
+        "aborted",
+        "refused",
+        "timeout",
+        "lost",
+        "unreachable",
+        "violation",
+        "error",
     ]
     reason: str | None = None
     message: str | None = None
@@ -435,7 +450,7 @@ class _End:
             assert self.cause is not None
             return self.cause
         exc: BaseException
-        if self.kind == "refused":
+        if self.kind in ("refused", "timeout"):
             assert self.reason is not None
             exc = JoinError(self.reason, self.message, self.details)
         elif self.kind in ("lost", "unreachable"):
@@ -836,9 +851,17 @@ class _Invocation:
 class _Connection:
     """One transport and the WAMP session it carries: a reader, a writer, invocations."""
 
-    def __init__(self, session: Session, transport: MessageTransport, *, close: bool) -> None:
+    def __init__(
+        self,
+        session: Session,
+        transport: MessageTransport,
+        *,
+        close: bool,
+        join_deadline: float = math.inf,
+    ) -> None:
         self.session = session
         self.transport = transport
+        self.join_deadline = join_deadline
         self.core = wamp_core.ClientSession(transport.serializer, roles=session._roles)
         self.requests: dict[int, _Request] = {}
         self.registrations: dict[int, Registration] = {}
@@ -857,6 +880,7 @@ class _Connection:
         self._writer_done = trio.Event()
         self._writer_scope = trio.CancelScope(shield=True)
         self._tasks: trio.Nursery | None = None
+        self._heard = False
 
     # -- running --------------------------------------------------------------------
 
@@ -870,6 +894,7 @@ class _Connection:
                     async with trio.open_nursery() as tasks:
                         self._tasks = tasks
                         tasks.start_soon(self._reader)
+                        self._start_keepalive(tasks)
                         await self._establish()
                 finally:
                     self._finish(_End("lost", message="the connection was closed"))
@@ -902,7 +927,11 @@ class _Connection:
             self._finish(_End("error", cause=exc))
             return
         self.kick()
-        await self._joined.wait()
+        with trio.move_on_at(self.join_deadline):
+            await self._joined.wait()
+        if self.end is None and self.joined is None:
+            self._join_timed_out()
+            return
         try:
             if self.end is None:
                 await self._restore()
@@ -942,6 +971,70 @@ class _Connection:
                     target._deactivate()
                 else:
                     target._close(_End("error", cause=exc))
+
+    def _join_timed_out(self) -> None:
+        """No WELCOME by ``join_deadline``: ABORT (a polite router may still read
+        it) and end the connection with a ``JoinError``."""
+        timeout = self.session._join_timeout
+        if self.core.state in (ClientState.ESTABLISHING, ClientState.AUTHENTICATING):
+            self.core.abort(JOIN_TIMEOUT, "the client gave up waiting for WELCOME")
+            self.kick()
+        message = f"the router did not welcome the session within {timeout:g} s (join_timeout)"
+        log.warning("%s", message)
+        self._finish(_End("timeout", JOIN_TIMEOUT, message))
+
+    # -- keepalive ------------------------------------------------------------------
+
+    def _start_keepalive(self, tasks: trio.Nursery) -> None:
+        """Start ``_keepalive`` when asked for and the transport can ping and
+        tells whether it received anything (WebSocket, RawSocket)."""
+        interval = self.session._keepalive_interval
+        ping = getattr(self.transport, "send_ping", None)
+        if interval is None or ping is None or not hasattr(self.transport, "idle_ticks"):
+            return
+        tasks.start_soon(self._keepalive, ping, interval, self.session._keepalive_timeout)
+
+    def _listen(self) -> None:
+        """Start a silence: ``_heard`` turns True when anything arrives after this."""
+        self._heard = False
+        self.transport.idle_ticks = 1  # type: ignore[attr-defined]  # reset on every read
+
+    def _heard_anything(self) -> bool:
+        return self._heard or getattr(self.transport, "idle_ticks", 1) == 0
+
+    async def _keepalive(
+        self, ping: Callable[[bytes], Any], interval: float, timeout: float
+    ) -> None:
+        """Ping the router once it has been silent for ``interval`` seconds
+        (looking every half interval: the ping goes out 1 to 1.5 intervals
+        after the last input); end the connection as lost when nothing (a PONG
+        included) arrives within ``timeout`` seconds of the ping."""
+        step = interval / 2
+        silent = 0
+        while self.end is None:
+            self._listen()
+            await trio.sleep(step)
+            silent = 0 if self._heard_anything() else silent + 1
+            if silent < 2:
+                continue
+            silent = 0
+            self._listen()
+            deadline = trio.current_time() + timeout
+            try:
+                with trio.move_on_at(deadline):
+                    await ping(b"")
+            except (*_TRANSPORT_ERRORS, ValueError) as exc:
+                self._finish(_End("lost", message=str(exc) or None, cause=exc))
+                return
+            # The answer shows only as a reset idle_ticks: look every half interval.
+            while not self._heard_anything():
+                now = trio.current_time()
+                if now >= deadline:
+                    message = f"no data from the router within {timeout:g} s of a ping (keepalive)"
+                    log.warning("%s", message)
+                    self._finish(_End("lost", message=message))
+                    return
+                await trio.sleep_until(min(deadline, now + step))
 
     def _finish(self, end: _End) -> None:
         """Record why the connection ended (first call wins) and stop its tasks."""
@@ -1007,6 +1100,7 @@ class _Connection:
             except _TRANSPORT_ERRORS as exc:
                 self._finish(_End("lost", cause=exc))
                 return
+            self._heard = True
             try:
                 events = core.receive_data(data)
             except wamp_core.RemoteProtocolError as exc:
@@ -1305,6 +1399,9 @@ class Session:
         close_timeout: float,
         on_join: Callable[[Session], Any] | None,
         on_leave: Callable[[Session, BaseException | None], Any] | None,
+        join_timeout: float | None = None,
+        keepalive_interval: float | None = None,
+        keepalive_timeout: float = 30.0,
     ) -> None:
         self.realm = realm
         self.session_id: int | None = None
@@ -1324,6 +1421,9 @@ class Session:
         self._reconnect = reconnect
         self._cancel_mode = cancel_mode
         self._close_timeout = close_timeout
+        self._join_timeout = join_timeout
+        self._keepalive_interval = keepalive_interval
+        self._keepalive_timeout = keepalive_timeout
         self._on_join = on_join
         self._on_leave = on_leave
         self._rng = random.Random()
@@ -1425,10 +1525,20 @@ class Session:
         while not self._closing:
             conn: _Connection | None = None
             end = _End("lost")
-            with trio.CancelScope() as self._attempt_scope:
+            timeout = self._join_timeout
+            deadline = math.inf if timeout is None else trio.current_time() + timeout
+            # The deadline bounds opening the transport here, and joining in
+            # _Connection._establish.
+            with trio.CancelScope(deadline=deadline) as self._attempt_scope:
                 try:
                     async with self._factory() as transport:
-                        conn = _Connection(self, transport, close=self._close_transport_flag)
+                        self._attempt_scope.deadline = math.inf
+                        conn = _Connection(
+                            self,
+                            transport,
+                            close=self._close_transport_flag,
+                            join_deadline=deadline,
+                        )
                         self._conn = conn
                         await conn.run()
                 except _TRANSPORT_ERRORS as exc:
@@ -1439,6 +1549,10 @@ class Session:
                 finally:
                     self._conn = None
                     self._notify()
+            if conn is None and self._attempt_scope.cancelled_caught and not self._closing:
+                message = f"no connection to the router within {timeout:g} s (join_timeout)"
+                log.warning("%s", message)
+                end = _End("timeout", JOIN_TIMEOUT, message)
             if conn is not None and conn.end is not None:
                 end = conn.end
             if conn is not None and conn.was_ready:
@@ -2142,9 +2256,15 @@ def _session(
     close_timeout: float,
     on_join: Callable[[Session], Any] | None,
     on_leave: Callable[[Session, BaseException | None], Any] | None,
+    join_timeout: float | None,
+    keepalive_interval: float | None = None,
+    keepalive_timeout: float = 30.0,
 ) -> AbstractAsyncContextManager[Session]:
     if not wamp_core.is_valid_uri(realm):
         raise wamp_core.LocalProtocolError(f"invalid realm URI {realm!r}", ErrorURI.INVALID_URI)
+    _check_seconds("join_timeout", join_timeout)
+    _check_seconds("keepalive_interval", keepalive_interval)
+    _check_seconds("keepalive_timeout", keepalive_timeout, optional=False)
     policy = ReconnectPolicy() if reconnect is True else (reconnect or None)
     session = Session(
         factory,
@@ -2161,8 +2281,21 @@ def _session(
         close_timeout=close_timeout,
         on_join=on_join,
         on_leave=on_leave,
+        join_timeout=join_timeout,
+        keepalive_interval=keepalive_interval,
+        keepalive_timeout=keepalive_timeout,
     )
     return _run_session(session)
+
+
+def _check_seconds(name: str, value: float | None, *, optional: bool = True) -> None:
+    """``ValueError`` unless ``value`` is a number of seconds > 0 (or None, when
+    ``optional``)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        allowed = " or None" if optional else ""
+        raise ValueError(f"{name} must be a number of seconds > 0{allowed}, not {value!r}")
 
 
 def connect(
@@ -2182,6 +2315,9 @@ def connect(
     close_timeout: float = 5.0,
     on_join: Callable[[Session], Any] | None = None,
     on_leave: Callable[[Session, BaseException | None], Any] | None = None,
+    join_timeout: float | None = 10.0,
+    keepalive_interval: float | None = None,
+    keepalive_timeout: float = 30.0,
 ) -> AbstractAsyncContextManager[Session]:
     """Connect to a router and join ``realm``: ``async with connect(url) as session:``.
 
@@ -2204,6 +2340,15 @@ def connect(
     session ends for good while the body runs (router GOODBYE or ABORT,
     transport lost and no reconnection), the body is cancelled and the
     ``async with`` raises ``SessionEnded`` (or ``JoinError``).
+
+    ``join_timeout`` (seconds, None: none) bounds each connection attempt, from
+    opening the transport to WELCOME (authentication included): when it runs
+    out, the transport is closed and the attempt fails with ``JoinError``
+    ``wamp.error.timeout`` (raised by ``connect``, or retried as the reconnect
+    policy says). ``keepalive_interval`` (seconds, None: off) pings the router
+    over WebSocket and RawSocket after that long without data from it;
+    nothing (a PONG included) within ``keepalive_timeout`` seconds of the ping
+    counts as a lost transport.
     """
     factory = _url_factory(url, serializer, ssl_context) if isinstance(url, str) else url
     return _session(
@@ -2221,6 +2366,9 @@ def connect(
         close_timeout=close_timeout,
         on_join=on_join,
         on_leave=on_leave,
+        join_timeout=join_timeout,
+        keepalive_interval=keepalive_interval,
+        keepalive_timeout=keepalive_timeout,
     )
 
 
@@ -2236,11 +2384,13 @@ def open_session(
     roles: dict[str, dict[str, Any]] | None = None,
     cancel_mode: CancelMode | None = "killnowait",
     close_timeout: float = 5.0,
+    join_timeout: float | None = 10.0,
 ) -> AbstractAsyncContextManager[Session]:
     """Join ``realm`` over a transport that is already connected.
 
-    Like ``connect()`` without reconnection. The transport stays open
-    afterwards (it may carry another session); closing it is the caller's job.
+    Like ``connect()`` without reconnection (and without keepalive). The
+    transport stays open afterwards (it may carry another session); closing it
+    is the caller's job.
     """
 
     @asynccontextmanager
@@ -2262,6 +2412,7 @@ def open_session(
         close_timeout=close_timeout,
         on_join=None,
         on_leave=None,
+        join_timeout=join_timeout,
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import re
 import ssl
@@ -56,6 +57,7 @@ __all__ = [
     "build_router",
     "load_config",
     "parse_config",
+    "parse_limits",
 ]
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
@@ -198,13 +200,47 @@ ListenerConfig = TcpListener | UnixListener
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits (``[limits]``)."""
+    """Resource limits (``[limits]``), each documented in ``docs/config.md``.
+
+    For the counts (``max_sessions`` ... ``max_retained_topics``), None means no
+    limit (``0`` in the file); ``keepalive_interval`` None (``0``) turns the
+    keepalive off; the three per-transport message sizes None follow
+    ``max_message_size``.
+    """
 
     queue_size: int = 1024
     """Outbound messages queued per connection before the slow-consumer policy applies."""
     slow_consumer: SlowConsumerPolicy = "drop"
     max_message_size: int = MAX_MESSAGE_SIZE
     """Largest transport message accepted (WebSocket message, RawSocket frame, HTTP body)."""
+    max_sessions: int | None = 100_000
+    """Sessions at once, all realms together, counted from HELLO on (sessions still
+    authenticating included)."""
+    max_sessions_per_realm: int | None = None
+    """The same in any one realm."""
+    max_pending_calls: int | None = 1000
+    """Calls a session may have waiting for their result at once."""
+    max_subscriptions: int | None = 10_000
+    """Subscriptions per session."""
+    max_registrations: int | None = 10_000
+    """Registrations per session."""
+    max_retained_topics: int | None = 10_000
+    """Topics keeping a retained event, per realm (the least recently retained to
+    loses its event beyond it)."""
+    handshake_timeout: float = 10.0
+    """Seconds a new connection has to finish its transport handshake."""
+    longpoll_idle_timeout: float = 30.0
+    """Seconds a long-poll transport lives without a request from its client."""
+    keepalive_interval: float | None = 30.0
+    """Seconds of silence after which the router pings a WebSocket or RawSocket peer."""
+    keepalive_timeout: float = 30.0
+    """Seconds the router waits for any data after a ping before closing the connection."""
+    websocket_max_message_size: int | None = None
+    """Largest WebSocket message; None: ``max_message_size``."""
+    rawsocket_max_message_size: int | None = None
+    """Largest RawSocket frame; None: ``max_message_size``."""
+    longpoll_max_body_size: int | None = None
+    """Largest long-poll request body; None: ``max_message_size``."""
 
 
 @dataclass(frozen=True)
@@ -280,12 +316,19 @@ def build_router(config: RouterConfig) -> wamp_core.Router:
     one), while open and auto-created realms keep admitting anonymous sessions
     with every permission.
     """
+    limits = config.limits
     router = wamp_core.Router(
         config.realm_names,
         auto_create_realms=config.auto_create_realms,
         strict_request_ids=config.strict_request_ids,
         meta_api=config.meta_api,
         event_history=config.event_history,
+        max_sessions=limits.max_sessions,
+        max_sessions_per_realm=limits.max_sessions_per_realm,
+        max_pending_calls=limits.max_pending_calls,
+        max_subscriptions=limits.max_subscriptions,
+        max_registrations=limits.max_registrations,
+        retained_topic_limit=limits.max_retained_topics,
     )
     secured = [realm for realm in config.realms if realm.secured]
     if not secured:
@@ -494,7 +537,39 @@ _MATCH_POLICIES = ("exact", "prefix", "wildcard")
 _TCP_KEYS = ("type", "host", "port", "websocket", "longpoll", "rawsocket", "tls")
 _UNIX_KEYS = ("type", "path")
 _TLS_KEYS = ("cert", "key", "ca", "client_cert")
-_LIMITS_KEYS = ("queue_size", "slow_consumer", "max_message_size")
+_LIMITS_KEYS = (
+    "queue_size",
+    "slow_consumer",
+    "max_message_size",
+    "max_sessions",
+    "max_sessions_per_realm",
+    "max_pending_calls",
+    "max_subscriptions",
+    "max_registrations",
+    "max_retained_topics",
+    "handshake_timeout",
+    "longpoll_idle_timeout",
+    "keepalive_interval",
+    "keepalive_timeout",
+    "websocket_max_message_size",
+    "rawsocket_max_message_size",
+    "longpoll_max_body_size",
+)
+_LIMIT_COUNTS = (
+    "max_sessions",
+    "max_sessions_per_realm",
+    "max_pending_calls",
+    "max_subscriptions",
+    "max_registrations",
+    "max_retained_topics",
+)
+"""Limits where 0 means "no limit" (TOML has no null)."""
+_LIMIT_TIMES = ("handshake_timeout", "longpoll_idle_timeout", "keepalive_timeout")
+_LIMIT_SIZES = (
+    "websocket_max_message_size",
+    "rawsocket_max_message_size",
+    "longpoll_max_body_size",
+)
 _LOGGING_KEYS = ("level",)
 
 
@@ -525,7 +600,7 @@ def parse_config(
     if isinstance(source, str):
         try:
             data: Mapping[str, Any] = tomllib.loads(source)
-        except tomllib.TOMLDecodeError as exc:
+        except ValueError as exc:  # TOMLDecodeError, or an integer of over 4300 digits
             raise ConfigError(name, f"invalid TOML: {exc}") from None
     else:
         data = source
@@ -559,28 +634,7 @@ def parse_config(
             for i, item in enumerate(_array(data, "listeners", "listeners"))
         )
 
-    limits_table = _table(data, "limits", "limits")
-    _check_keys(limits_table, _LIMITS_KEYS, "limits")
-    limits = Limits(
-        queue_size=_int(
-            limits_table, "queue_size", "limits", default.limits.queue_size, low=1, high=None
-        ),
-        slow_consumer=_choice(
-            limits_table,
-            "slow_consumer",
-            "limits",
-            default.limits.slow_consumer,
-            ("drop", "disconnect"),
-        ),
-        max_message_size=_int(
-            limits_table,
-            "max_message_size",
-            "limits",
-            default.limits.max_message_size,
-            low=512,
-            high=MAX_MESSAGE_SIZE,
-        ),
-    )
+    limits = parse_limits(_table(data, "limits", "limits"))
 
     logging_table = _table(data, "logging", "logging")
     _check_keys(logging_table, _LOGGING_KEYS, "logging")
@@ -599,6 +653,42 @@ def parse_config(
     )
     config.check()
     return config
+
+
+def parse_limits(table: Mapping[str, Any], where: str = "limits") -> Limits:
+    """Validate a ``[limits]`` table (``where`` names it in errors) into ``Limits``.
+
+    Absent keys keep their defaults; ``0`` means "no limit" for the counts and
+    "off" for ``keepalive_interval``.
+    """
+    _check_keys(table, _LIMITS_KEYS, where)
+    default = Limits()
+    values: dict[str, Any] = {
+        "queue_size": _int(table, "queue_size", where, default.queue_size, low=1, high=None),
+        "slow_consumer": _choice(
+            table, "slow_consumer", where, default.slow_consumer, ("drop", "disconnect")
+        ),
+        "max_message_size": _int(
+            table,
+            "max_message_size",
+            where,
+            default.max_message_size,
+            low=512,
+            high=MAX_MESSAGE_SIZE,
+        ),
+    }
+    for key in _LIMIT_COUNTS:
+        count = _int(table, key, where, getattr(default, key) or 0, low=0, high=None)
+        values[key] = count or None
+    for key in _LIMIT_TIMES:
+        values[key] = _seconds(table, key, where, getattr(default, key), zero=False)
+    interval = _seconds(table, "keepalive_interval", where, default.keepalive_interval or 0.0)
+    values["keepalive_interval"] = interval or None
+    for key in _LIMIT_SIZES:
+        values[key] = (
+            _int(table, key, where, 0, low=512, high=MAX_MESSAGE_SIZE) if key in table else None
+        )
+    return Limits(**values)
 
 
 def _history_rule(item: object, where: str) -> wamp_core.HistoryRule:
@@ -762,7 +852,9 @@ def _principal(item: object, where: str) -> wamp_core.Principal:
             ):
                 raise ConfigError(
                     f"{where}.cryptosign[{i}]",
-                    f"must be an Ed25519 public key in 64 hex digits, not {_show(key)}",
+                    # Not echoed: a private key put here by mistake must not reach a log.
+                    "must be an Ed25519 public key in 64 hex digits, not "
+                    + (f"{len(key)} characters" if isinstance(key, str) else _kind(key)),
                 )
             cryptosign.append(key.lower())
     credentials = {}
@@ -1004,7 +1096,31 @@ def _number(table: Mapping[str, Any], key: str, where: str, default: float) -> f
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ConfigError(_key(where, key), f"must be a number >= 0 (seconds), not {_show(value)}")
-    return float(value)
+    return _float(value, key, where)
+
+
+def _float(value: float, key: str, where: str) -> float:
+    """``float(value)``; a TOML integer has no size limit, a float has."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigError(_key(where, key), "is too large a number") from None
+
+
+def _seconds(
+    table: Mapping[str, Any], key: str, where: str, default: float, *, zero: bool = True
+) -> float:
+    """A finite duration in seconds: ``>= 0``, or ``> 0`` when ``zero`` is False."""
+    value = table.get(key, default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value < math.inf
+        or (value == 0 and not zero)
+    ):
+        expected = "a number >= 0" if zero else "a number > 0"
+        raise ConfigError(_key(where, key), f"must be {expected} (seconds), not {_show(value)}")
+    return _float(value, key, where)
 
 
 def _string(table: Mapping[str, Any], key: str, where: str, default: str) -> str:

@@ -69,7 +69,8 @@ async def open_transport(
     reached, ``TransportClosed`` when the handshake fails (refused, broken,
     closed; the underlying error, e.g. ``wamp_core.RawSocketRejected`` with its
     ``code`` or the WebSocket refusal with its ``status_code``, is its
-    ``__cause__``). There is no built-in timeout: wrap it in ``trio.fail_after``.
+    ``__cause__``). There is no built-in timeout: wrap it in ``trio.fail_after``
+    (``connect()`` bounds it with its ``join_timeout``).
     """
     chosen = _serializer(serializer)
     parts = urlsplit(url)

@@ -89,7 +89,12 @@ def test_bad_config_file_names_the_key(capsys: pytest.CaptureFixture[str], tmp_p
     config.write_text("[limits]\nqueue_size = 1\nspeed = 2\n")
     line = one_line_error(capsys, ["router", "--config", str(config)])
     assert line.endswith("limits.speed: unknown key (expected one of: queue_size,"
-                         " slow_consumer, max_message_size)")  # fmt: skip
+                         " slow_consumer, max_message_size, max_sessions,"
+                         " max_sessions_per_realm, max_pending_calls, max_subscriptions,"
+                         " max_registrations, max_retained_topics, handshake_timeout,"
+                         " longpoll_idle_timeout,"
+                         " keepalive_interval, keepalive_timeout, websocket_max_message_size,"
+                         " rawsocket_max_message_size, longpoll_max_body_size)")  # fmt: skip
     config.write_text("[limits\n")
     line = one_line_error(capsys, ["router", "--config", str(config)])
     assert line.startswith(f"wampcore router: error: {config}: invalid TOML: ")
@@ -120,7 +125,8 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["router", "--help"]) == 0
     out = capsys.readouterr().out
     for flag in ("--host", "--port", "--ws-path", "--lp-path", "--no-longpoll", "--no-rawsocket",
-                 "--unix", "--no-unix", "--realm", "--config", "--log-level"):  # fmt: skip
+                 "--unix", "--no-unix", "--realm", "--config", "--log-level",
+                 "--limit"):  # fmt: skip
         assert flag in out
 
 
