@@ -8,39 +8,13 @@ accepted encodes again with the same serializer and decodes to the same message
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import Any
-
 from _common import instrumented, main
+from _values import same
 
 with instrumented():
     import wamp_core
 
 SERIALIZERS = [wamp_core.SERIALIZERS[name] for name in sorted(wamp_core.SERIALIZERS)]
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values, a list equal to a tuple and a dict to a mapping (CBOR decodes
-    tagged arrays and maps as immutable ones) and NaN to NaN. Encodings are not
-    compared: a set's depends on its iteration order. Iterative, for values
-    nested beyond the recursion limit."""
-    pairs = [(a, b)]
-    while pairs:
-        x, y = pairs.pop()
-        if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
-            if len(x) != len(y):
-                return False
-            pairs.extend(zip(x, y))
-        elif isinstance(x, Mapping) and isinstance(y, Mapping):
-            if x.keys() != y.keys():
-                return False
-            pairs.extend((x[key], y[key]) for key in x)
-        elif isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
-            continue
-        elif type(x) is not type(y) or x != y:
-            return False
-    return True
 
 
 def test_one_input(data: bytes) -> None:

@@ -18,15 +18,14 @@ into the decoders. The properties:
 from __future__ import annotations
 
 import itertools
-import math
 import struct
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fuzz._values import same
 from tests.core.vectors import messages
 from wamp_core import (
     SERIALIZERS,
@@ -40,29 +39,6 @@ from wamp_core import (
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 CODES = [int(t) for t in MessageType] + [0, 7, 255, 2**16]
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values, a list equal to a tuple and a dict to a mapping (CBOR decodes
-    tagged arrays and maps as immutable ones) and NaN to NaN. Encodings are not
-    compared: a set's depends on its iteration order. Iterative, for values
-    nested beyond the recursion limit."""
-    pairs = [(a, b)]
-    while pairs:
-        x, y = pairs.pop()
-        if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
-            if len(x) != len(y):
-                return False
-            pairs.extend(zip(x, y))
-        elif isinstance(x, Mapping) and isinstance(y, Mapping):
-            if x.keys() != y.keys():
-                return False
-            pairs.extend((x[key], y[key]) for key in x)
-        elif isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
-            continue
-        elif type(x) is not type(y) or x != y:
-            return False
-    return True
 
 
 def check_decode(serializer: Serializer, data: bytes) -> list[Message] | None:
