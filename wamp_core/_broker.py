@@ -508,10 +508,9 @@ class Broker:
             and len(session.subscriptions) >= limit
             and (subscription is None or session not in subscription.subscribers)
         ):
-            router.send_error(
-                session, _T.SUBSCRIBE, message.request, LIMIT_ERROR,
-                _at_limit("the session", limit, "subscriptions"),
-            )  # fmt: skip
+            text = _at_limit("the session", limit, "subscriptions")
+            router.limit_reached(session, "max_subscriptions", text)
+            router.send_error(session, _T.SUBSCRIBE, message.request, LIMIT_ERROR, text)
             return
         if subscription is None:
             subscription = Subscription(

@@ -370,6 +370,7 @@ class Dealer:
         ):
             error = LIMIT_ERROR
             problem = _at_limit("the session", router.max_registrations, "registrations")
+            router.limit_reached(session, "max_registrations", problem)
         else:
             registration = self._table.get(message.procedure, match)
             error = ErrorURI.PROCEDURE_ALREADY_EXISTS
@@ -577,6 +578,7 @@ class Dealer:
         # not limited: they are bounded by the sessions waiting for them.
         if len(session.calls) >= router._call_limit and session._sink is None:
             text = _at_limit("the session", router._call_limit, "pending calls")
+            router.limit_reached(session, "max_pending_calls", text)
             self._refuse(session, message, LIMIT_ERROR, text)
             return
         callee = self._pick(registration)

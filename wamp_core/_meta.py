@@ -526,9 +526,9 @@ class MetaApi(RouterObserver):
             raise ProcedureError(*refused)
         stored = self.testaments.get(caller, {})
         if sum(len(testaments) for testaments in stored.values()) >= self.max_testaments:
-            raise ProcedureError(
-                LIMIT_ERROR, _at_limit("the session", self.max_testaments, "testaments")
-            )
+            text = _at_limit("the session", self.max_testaments, "testaments")
+            self.router.limit_reached(caller, "max_testaments", text)
+            raise ProcedureError(LIMIT_ERROR, text)
         testament = Testament(topic, payload_args, payload_kwargs, options)
         self.testaments.setdefault(caller, {}).setdefault(scope, []).append(testament)
         return None, None

@@ -287,6 +287,12 @@ class RouterObserver:
     def registration_deleted(self, session: RouterSession, registration: Registration) -> None:
         """``registration`` lost its last callee (``session``) and is gone."""
 
+    def limit_reached(self, session: RouterSession, limit: str, message: str) -> None:
+        """A resource limit refused ``session``'s request: ``limit`` is the option's
+        name (``"max_sessions"``, ``"max_realms"``, ``"max_pending_calls"``,
+        ``"max_testaments"`` ...), ``message`` the text the peer was sent. Called
+        before the refusal is queued; for a HELLO, ``session`` has no identity."""
+
 
 _new_tuple = tuple.__new__  # Delivery(...) without its Python-level __new__
 
@@ -406,6 +412,9 @@ class Realm:
 
     def __init__(self, name: str, router: Router, rng: random.Random) -> None:
         self.name = name
+        self.auto_created = False
+        """Created by a HELLO (``auto_create_realms``): removed once it is empty
+        (see ``Router.max_realms``). ``Router.add_realm`` makes it permanent."""
         self.sessions: dict[int, RouterSession] = {}
         self.broker = Broker(
             router,
@@ -466,6 +475,12 @@ class Router:
     * ``max_subscriptions``, ``max_registrations``: per session; one more
       SUBSCRIBE (to a subscription the session does not hold yet) or REGISTER
       gets ERROR.
+    * ``max_realms``: realms of the router; a HELLO that would auto-create one
+      more gets ABORT ``wamp.error.no_such_realm``. An auto-created realm is
+      removed when its last session leaves, unless it holds retained events
+      or event history (or ``add_realm`` or ``call_procedure`` adopted it).
+
+    Each refusal is also told to the observers (``RouterObserver.limit_reached``).
 
     ``table_sizes()`` shows how full the per-session and per-call tables are.
     """
@@ -492,12 +507,14 @@ class Router:
         max_pending_calls: int | None = None,
         max_subscriptions: int | None = None,
         max_registrations: int | None = None,
+        max_realms: int | None = None,
     ) -> None:
         self.max_sessions = _limit("max_sessions", max_sessions)
         self.max_sessions_per_realm = _limit("max_sessions_per_realm", max_sessions_per_realm)
         self.max_pending_calls = max_pending_calls
         self.max_subscriptions = _limit("max_subscriptions", max_subscriptions)
         self.max_registrations = _limit("max_registrations", max_registrations)
+        self.max_realms = _limit("max_realms", max_realms)
         self.auto_create_realms = auto_create_realms
         self.authenticator: Authenticator = authenticator or AnonymousAuthenticator()
         self._new_id = id_source
@@ -576,13 +593,24 @@ class Router:
     # -- realms and sessions -----------------------------------------------------
 
     def add_realm(self, name: str) -> Realm:
-        """Create realm ``name`` (or return the existing one)."""
+        """Create realm ``name`` (or return the existing one). It stays for the
+        router's life, even one that a HELLO created (``auto_create_realms``)."""
         if not is_valid_uri(name):
             raise LocalProtocolError(f"invalid realm name {name!r}", ErrorURI.INVALID_URI)
         realm = self.realms.get(name)
         if realm is None:
             realm = self.realms[name] = Realm(name, self, self._rng)
+        realm.auto_created = False
         return realm
+
+    def _drop_realm(self, realm: Realm) -> None:
+        """Remove ``realm``, auto-created and left by its last session, unless it
+        holds what a later session could see: retained events, event history.
+        (A realm the router calls in, ``call_procedure``, was made permanent.)"""
+        broker = realm.broker
+        if broker.retained or any(history.events for _, _, history in broker._history or ()):
+            return
+        del self.realms[realm.name]
 
     def attach(
         self, serializer: Serializer, transport: dict[str, Any] | None = None
@@ -755,6 +783,7 @@ class Router:
         authorizer must let that role call ``procedure``) that belongs to no
         transport and is in no session list. ``on_reply`` gets the RESULT or
         ERROR (possibly before this returns, e.g. ``no_such_procedure``).
+        ``realm`` is created as by ``add_realm`` if needed, and stays.
         Returns a function that cancels the call (``killnowait``);
         ``on_reply`` is then not called any more.
         """
@@ -983,6 +1012,9 @@ class Router:
             del self._sessions[session.session_id]
             for observer in self.observers:
                 observer.session_left(session)
+            # After the observers: testaments may retain events in the realm.
+            if realm.auto_created and not realm.sessions:
+                self._drop_realm(realm)
         session._reset()
 
     def _ignore(self, session: RouterSession, message: Message) -> None:
@@ -1006,12 +1038,16 @@ class Router:
         if not is_valid_uri(message.realm):
             self._refuse(session, ErrorURI.INVALID_URI, f"invalid realm URI {message.realm!r}")
             return
-        if message.realm not in self.realms and not self.auto_create_realms:
-            self._refuse(session, ErrorURI.NO_SUCH_REALM, f"no realm {message.realm!r}")
-            return
+        if message.realm not in self.realms:
+            if not self.auto_create_realms:
+                self._refuse(session, ErrorURI.NO_SUCH_REALM, f"no realm {message.realm!r}")
+                return
+            if self._no_room_for(session, message.realm):
+                return
         full = self._full(message.realm)
         if full is not None:
-            self._refuse(session, LIMIT_ERROR, full)
+            self.limit_reached(session, *full)
+            self._refuse(session, LIMIT_ERROR, full[1])
             return
         self._joining[session] = message.realm
         self._joining_in[message.realm] = self._joining_in.get(message.realm, 0) + 1
@@ -1020,17 +1056,35 @@ class Router:
         session.roles = self._shared_roles(roles)
         self._outcome(session, info, self.authenticator.hello(info))
 
-    def _full(self, realm: str) -> str | None:
-        """Why one more session cannot join ``realm`` (a limit is reached), or None."""
+    def _full(self, realm: str) -> tuple[str, str] | None:
+        """The limit that keeps one more session out of ``realm``, and the
+        message saying so; None when there is room."""
         limit = self.max_sessions
         if limit is not None and len(self._sessions) + len(self._joining) >= limit:
-            return _at_limit("the router", limit, "sessions")
+            return "max_sessions", _at_limit("the router", limit, "sessions")
         limit = self.max_sessions_per_realm
         if limit is not None:
             joined = self.realms[realm].sessions if realm in self.realms else ()
             if len(joined) + self._joining_in.get(realm, 0) >= limit:
-                return _at_limit(f"realm {realm!r}", limit, "sessions")
+                return "max_sessions_per_realm", _at_limit(f"realm {realm!r}", limit, "sessions")
         return None
+
+    def _no_room_for(self, session: RouterSession, realm: str) -> bool:
+        """Refuse ``session`` (ABORT ``no_such_realm``) and return True when
+        auto-creating ``realm`` would pass ``max_realms``."""
+        limit = self.max_realms
+        if limit is None or len(self.realms) < limit:
+            return False
+        text = f"no realm {realm!r}, and {_at_limit('the router', limit, 'realms')}"
+        self.limit_reached(session, "max_realms", text)
+        self._refuse(session, ErrorURI.NO_SUCH_REALM, text)
+        return True
+
+    def limit_reached(self, session: RouterSession, limit: str, message: str) -> None:
+        """Tell the observers that ``limit`` refused ``session``'s request with
+        ``message`` (see ``RouterObserver.limit_reached``)."""
+        for observer in self.observers:
+            observer.limit_reached(session, limit, message)
 
     def _unjoin(self, session: RouterSession) -> None:
         """``session`` no longer joins: it was welcomed, or it left."""
@@ -1100,6 +1154,10 @@ class Router:
         self._leave(session)
 
     def _welcome(self, session: RouterSession, info: HelloInfo, accept: Accept) -> None:
+        # Checked at HELLO too; other realms may have been made meanwhile (or this
+        # one removed) while the session authenticated.
+        if info.realm not in self.realms and self._no_room_for(session, info.realm):
+            return
         self._unjoin(session)
         if info.session_id in self._sessions:  # taken while the challenge was out
             info = HelloInfo(
@@ -1112,7 +1170,10 @@ class Router:
         roles = session.roles
         session._reset()
         session._auth = None
-        realm = self.add_realm(info.realm)
+        realm = self.realms.get(info.realm)
+        if realm is None:
+            realm = self.add_realm(info.realm)
+            realm.auto_created = True
         session.state = SessionState.ESTABLISHED
         session.session_id = info.session_id
         session.realm = realm

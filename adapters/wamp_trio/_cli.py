@@ -347,6 +347,7 @@ async def run_router(
         shutdown_timeout=config.shutdown_timeout,
         keepalive_interval=limits.keepalive_interval,
         keepalive_timeout=limits.keepalive_timeout,
+        rawsocket_pings=limits.rawsocket_pings,
     )
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:

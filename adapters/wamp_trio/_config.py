@@ -202,7 +202,7 @@ ListenerConfig = TcpListener | UnixListener
 class Limits:
     """Resource limits (``[limits]``), each documented in ``docs/config.md``.
 
-    For the counts (``max_sessions`` ... ``max_retained_topics``), None means no
+    For the counts (``max_sessions`` ... ``max_realms``), None means no
     limit (``0`` in the file); ``keepalive_interval`` None (``0``) turns the
     keepalive off; the three per-transport message sizes None follow
     ``max_message_size``.
@@ -227,14 +227,19 @@ class Limits:
     max_retained_topics: int | None = 10_000
     """Topics keeping a retained event, per realm (the least recently retained to
     loses its event beyond it)."""
+    max_realms: int | None = 1000
+    """Realms of the router; a HELLO that would auto-create one more is refused."""
     handshake_timeout: float = 10.0
     """Seconds a new connection has to finish its transport handshake."""
     longpoll_idle_timeout: float = 30.0
     """Seconds a long-poll transport lives without a request from its client."""
     keepalive_interval: float | None = 30.0
-    """Seconds of silence after which the router pings a WebSocket or RawSocket peer."""
+    """Seconds of silence after which the router pings a WebSocket peer (and sets
+    TCP keepalive on its TCP listeners)."""
     keepalive_timeout: float = 30.0
     """Seconds the router waits for any data after a ping before closing the connection."""
+    rawsocket_pings: bool = False
+    """Ping RawSocket peers too (Autobahn|Python's RawSocket fails on a PING)."""
     websocket_max_message_size: int | None = None
     """Largest WebSocket message; None: ``max_message_size``."""
     rawsocket_max_message_size: int | None = None
@@ -329,6 +334,7 @@ def build_router(config: RouterConfig) -> wamp_core.Router:
         max_subscriptions=limits.max_subscriptions,
         max_registrations=limits.max_registrations,
         retained_topic_limit=limits.max_retained_topics,
+        max_realms=limits.max_realms,
     )
     secured = [realm for realm in config.realms if realm.secured]
     if not secured:
@@ -547,10 +553,12 @@ _LIMITS_KEYS = (
     "max_subscriptions",
     "max_registrations",
     "max_retained_topics",
+    "max_realms",
     "handshake_timeout",
     "longpoll_idle_timeout",
     "keepalive_interval",
     "keepalive_timeout",
+    "rawsocket_pings",
     "websocket_max_message_size",
     "rawsocket_max_message_size",
     "longpoll_max_body_size",
@@ -562,6 +570,7 @@ _LIMIT_COUNTS = (
     "max_subscriptions",
     "max_registrations",
     "max_retained_topics",
+    "max_realms",
 )
 """Limits where 0 means "no limit" (TOML has no null)."""
 _LIMIT_TIMES = ("handshake_timeout", "longpoll_idle_timeout", "keepalive_timeout")
@@ -684,6 +693,7 @@ def parse_limits(table: Mapping[str, Any], where: str = "limits") -> Limits:
         values[key] = _seconds(table, key, where, getattr(default, key), zero=False)
     interval = _seconds(table, "keepalive_interval", where, default.keepalive_interval or 0.0)
     values["keepalive_interval"] = interval or None
+    values["rawsocket_pings"] = _bool(table, "rawsocket_pings", where, default.rawsocket_pings)
     for key in _LIMIT_SIZES:
         values[key] = (
             _int(table, key, where, 0, low=512, high=MAX_MESSAGE_SIZE) if key in table else None

@@ -60,6 +60,12 @@ nothing) closes its connection too. Both counters are plain integer slots that
 the sweep counts up and the read path (or the writer) resets: no timer, task or
 clock read per connection.
 
+Limits (see docs/reliability.md): every request a limit of the router refuses
+(``max_sessions``, ``max_realms``, ``max_pending_calls`` ...) is logged at
+WARNING, the first of each limit at once; the later ones within the next
+``LIMIT_LOG_PERIOD`` seconds are counted, and the count is logged when that
+period is over, so that a flood of refusals makes two lines a minute.
+
 ``serve_router(host, listeners)`` binds TCP (WebSocket, long-poll, RawSocket
 on one port) and Unix (RawSocket) listeners, in the shape of
 ``trio.serve_tcp``: ``await nursery.start(serve_router, ...)`` returns the bound
@@ -120,11 +126,55 @@ session's doing, never a reason to hold back another (see ``_make_room``)."""
 _MIN_SWEEP_PERIOD = 0.05
 """The keepalive sweep runs at most this often (seconds), however short the timeouts."""
 
+LIMIT_LOG_PERIOD = 60.0
+"""After a refusal by a limit is logged, the next ones by the same limit are
+only counted for this many seconds (see ``_LimitLog``)."""
+
 
 def _peer(info: dict[str, Any]) -> str:
     peer = info.get("peer")
     kind = info.get("type", "transport")
     return f"{kind} {peer}" if peer else str(kind)
+
+
+def _refusals(count: int, limit: str, period: float) -> str:
+    return f"{count} more refusal{'s' if count > 1 else ''} by {limit} in the last {period:g} s"
+
+
+class _LimitLog(wamp_core.RouterObserver):
+    """Logs the router's refusals by its limits at WARNING, rate-limited per limit.
+
+    The first refusal by a limit is logged at once; the ones by the same limit
+    within the next ``period`` seconds (trio's clock) are counted. The count is
+    logged by ``flush()`` once the period is over (the keepalive sweep calls
+    it), or else with the next refusal by that limit.
+    """
+
+    def __init__(self, period: float = LIMIT_LOG_PERIOD) -> None:
+        self.period = period
+        self._quiet_until: dict[str, float] = {}  # by limit: count, do not log, until then
+        self._counted: dict[str, int] = {}  # by limit: refusals not logged yet (absent: 0)
+
+    def limit_reached(self, session: RouterSession, limit: str, message: str) -> None:
+        """Log the refusal, or count it while ``limit`` was logged recently."""
+        now = trio.current_time()
+        if now < self._quiet_until.get(limit, -math.inf):
+            self._counted[limit] = self._counted.get(limit, 0) + 1
+            return
+        self._quiet_until[limit] = now + self.period
+        counted = self._counted.pop(limit, 0)
+        more = f" (and {_refusals(counted, limit, self.period)})" if counted else ""
+        log.warning("%s: refused by %s: %s%s", _peer(session.transport), limit, message, more)
+
+    def flush(self) -> None:
+        """Log the counts of the limits whose quiet period is over."""
+        if not self._counted:
+            return
+        now = trio.current_time()
+        for limit, counted in list(self._counted.items()):
+            if now >= self._quiet_until[limit]:
+                del self._counted[limit]
+                log.warning("%s", _refusals(counted, limit, self.period))
 
 
 class HostedConnection:
@@ -269,6 +319,16 @@ class RouterHost:
     Both figures are honoured to within a sweep (half the smaller of the two):
     a ping goes out between ``keepalive_interval`` and 1.5 times that after the
     last input.
+
+    The host adds an observer to ``router.observers`` that logs each refusal by
+    a limit of the router at WARNING, at most two lines a minute per limit
+    (module docstring).
+
+    RawSocket connections get PINGs only with ``rawsocket_pings=True``: some
+    RawSocket clients (Autobahn|Python's) fail their connection on a PING frame,
+    though AP/ap_transport_rawsocket.md requires a PONG. Without them, a dead
+    RawSocket peer over TCP is found by TCP keepalive, which ``serve_router``
+    sets on its TCP listeners from the same two figures.
     """
 
     def __init__(
@@ -283,6 +343,7 @@ class RouterHost:
         clock: Callable[[], float] = time.time,
         keepalive_interval: float | None = 30.0,
         keepalive_timeout: float = 30.0,
+        rawsocket_pings: bool = False,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size}")
@@ -306,6 +367,7 @@ class RouterHost:
         """Connections closed because their queue was full (or a message too large)."""
         self.keepalive_interval = keepalive_interval
         self.keepalive_timeout = keepalive_timeout
+        self.rawsocket_pings = rawsocket_pings
         self.timeout_disconnects = 0
         """Connections closed because they answered no keepalive ping, or their
         writer stayed blocked, for ``keepalive_timeout`` seconds."""
@@ -326,6 +388,8 @@ class RouterHost:
         self._drained = trio.lowlevel.ParkingLot()  # where they wait
         self._writers: trio.Nursery | None = None  # run()'s, for the connections' writers
         self._direct: list[HostedConnection] = []  # connections with output to write directly
+        self._limit_log = _LimitLog()
+        router.observers.append(self._limit_log)
 
     @property
     def connections(self) -> tuple[HostedConnection, ...]:
@@ -620,11 +684,13 @@ class RouterHost:
         here, closed once the write has lasted ``timeout`` seconds.
         """
         interval, timeout = self.keepalive_interval, self.keepalive_timeout
+        rawsocket_pings = self.rawsocket_pings
         ping_at = math.inf if interval is None else math.ceil(interval / period) + 1
         close_at = ping_at + math.ceil(timeout / period) if timeout < math.inf else math.inf
         stall_at = math.ceil(timeout / period) + 2 if timeout < math.inf else math.inf
         while True:
             await trio.sleep(period)
+            self._limit_log.flush()
             closed = False
             for conn in list(self._connections.values()):
                 if conn._dead:
@@ -644,6 +710,8 @@ class RouterHost:
                 ticks: int | None = getattr(transport, "idle_ticks", None)
                 if ticks is None:  # no keepalive on this transport (long-poll, memory)
                     continue
+                if not rawsocket_pings and transport.info.get("type") == "rawsocket":
+                    continue  # see the class docstring: TCP keepalive instead
                 ticks += 1
                 transport.idle_ticks = ticks  # type: ignore[attr-defined]
                 if ticks == ping_at:
@@ -1011,7 +1079,10 @@ async def serve_router(
     ``handshake_timeout``: a client must complete its TLS, WebSocket or
     RawSocket handshake within that many seconds, or it is dropped.
     ``longpoll_idle_timeout``: a long-poll transport that sees no request for
-    that long is closed.
+    that long is closed. With ``host.keepalive_interval`` set, the TCP
+    listeners' sockets get TCP keepalive: probes after that many idle seconds,
+    the connection reset when ``host.keepalive_timeout`` more pass unanswered
+    (this finds dead RawSocket peers, which get no PINGs by default).
     """
     ws_size = max_message_size if websocket_max_message_size is None else websocket_max_message_size
     rs_size = max_message_size if rawsocket_max_message_size is None else rawsocket_max_message_size
@@ -1043,6 +1114,11 @@ async def serve_router(
                     max_message_size=ws_size,
                     max_length_exponent=exponent,
                     handshake_timeout=handshake_timeout,
+                    tcp_keepalive=(
+                        None
+                        if host.keepalive_interval is None
+                        else (host.keepalive_interval, host.keepalive_timeout)
+                    ),
                     tls_server_end_point=(
                         None if listener.tls is None else tls_server_end_point(listener.tls.cert)
                     ),

@@ -310,6 +310,7 @@ async def serve_tcp(
     max_length_exponent: int | None = None,
     handshake_timeout: float = 10.0,
     tls_server_end_point: bytes | None = None,
+    tcp_keepalive: tuple[float, float] | None = None,
     handler_nursery: trio.Nursery | None = None,
     task_status: trio.TaskStatus[list[trio.abc.Listener[Any]]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -330,6 +331,8 @@ async def serve_tcp(
     nursery). Unknown paths get 404, non-HTTP garbage 400.
     ``tls_server_end_point`` (see ``tls_server_end_point()``) is put in each
     TLS connection's channel binding data, for WAMP-SCRAM.
+    ``tcp_keepalive=(idle, timeout)`` turns TCP keepalive on for every accepted
+    connection (see ``set_tcp_keepalive``).
     """
     dispatcher = _Dispatcher(
         handler,
@@ -347,6 +350,10 @@ async def serve_tcp(
         server_end_point=tls_server_end_point,
     )
     tcp_listeners = await trio.open_tcp_listeners(port, host=host)
+    if tcp_keepalive is not None:
+        for tcp_listener in tcp_listeners:
+            # Linux passes these options on to every accepted socket.
+            set_tcp_keepalive(tcp_listener.socket, *tcp_keepalive)
     listeners: list[trio.abc.Listener[Any]]
     if ssl_context is None:
         listeners = list(tcp_listeners)
@@ -357,6 +364,24 @@ async def serve_tcp(
             for listener in tcp_listeners
         ]
     await _serve_listeners(dispatcher.serve_stream, listeners, handler_nursery, task_status)
+
+
+def set_tcp_keepalive(sock: trio.socket.SocketType, idle: float, timeout: float) -> None:
+    """Turn TCP keepalive on for ``sock``: the kernel probes a peer silent for
+    ``idle`` seconds, three times within ``timeout`` seconds, then resets the
+    connection (a read or write on it fails). Where the system has no such
+    per-socket settings, only ``SO_KEEPALIVE`` is set (the system's timings)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    probes = 3
+    options = (
+        ("TCP_KEEPIDLE", max(1, round(idle))),
+        ("TCP_KEEPINTVL", max(1, round(timeout / probes))),
+        ("TCP_KEEPCNT", probes),
+    )
+    for name, value in options:
+        option = getattr(socket, name, None)
+        if option is not None:  # pragma: no branch - Linux has all three
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 async def serve_unix(

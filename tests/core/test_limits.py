@@ -36,6 +36,7 @@ from wamp_core import (
     RemoteProtocolError,
     Result,
     Router,
+    RouterObserver,
     RouterSession,
     SessionState,
     Subscribe,
@@ -57,6 +58,7 @@ LIMITS = (
     "max_pending_calls",
     "max_subscriptions",
     "max_registrations",
+    "max_realms",
 )
 
 
@@ -96,10 +98,10 @@ def empty(router: Router) -> bool:
 
 def test_limits_default_to_none_and_are_attributes() -> None:
     router = Router()
-    assert [getattr(router, name) for name in LIMITS] == [None] * 5
+    assert [getattr(router, name) for name in LIMITS] == [None] * len(LIMITS)
     limits: dict[str, Any] = dict.fromkeys(LIMITS, 3)
     router = Router(**limits)
-    assert [getattr(router, name) for name in LIMITS] == [3] * 5
+    assert [getattr(router, name) for name in LIMITS] == [3] * len(LIMITS)
 
 
 @pytest.mark.parametrize("name", LIMITS)
@@ -556,3 +558,193 @@ def test_the_tables_empty_when_every_session_left() -> None:
     # Configuration and records of publications stay.
     assert list(router.realms) == ["realm1", "realm2"]
     assert router.realms["realm1"].broker.retained
+
+
+# -- operators are told ------------------------------------------------------------------
+
+
+class LimitRecorder(RouterObserver):
+    """Records every ``limit_reached``: (session, limit, message)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[RouterSession, str, str]] = []
+
+    def limit_reached(self, session: RouterSession, limit: str, message: str) -> None:
+        self.seen.append((session, limit, message))
+
+
+def recorded(router: Router) -> LimitRecorder:
+    recorder = LimitRecorder()
+    router.observers.append(recorder)
+    return recorder
+
+
+def test_observers_are_told_of_each_refusal_by_a_limit() -> None:
+    router = Router(
+        ["realm1", "realm2"],
+        auto_create_realms=True,
+        max_sessions=4,
+        max_sessions_per_realm=2,
+        max_pending_calls=1,
+        max_subscriptions=1,
+        max_registrations=1,
+        max_realms=2,
+    )
+    recorder = recorded(router)
+    hub = Hub(router)
+    callee, caller = join(hub), join(hub)
+    register(callee)
+    callee.send(Register(2, {}, "com.q"))
+    caller.send(Call(1, {}, "com.p"), Call(2, {}, "com.p"))
+    caller.send(Subscribe(3, {}, "com.a"), Subscribe(4, {}, "com.b"))
+    meta = router.meta
+    assert meta is not None
+    meta.max_testaments = 0
+    caller.send(Call(5, {}, "wamp.session.add_testament", ["com.t"]))
+    per_realm, new_realm = hub.wire(), hub.wire()
+    hello(per_realm)
+    hello(new_realm, "realm3")
+    join(hub, "realm2")
+    join(hub, "realm2")
+    too_many = hub.wire()
+    hello(too_many, "realm2")
+    hub.pump()
+    assert [(session, limit) for session, limit, _ in recorder.seen] == [
+        (callee.slot, "max_registrations"),
+        (caller.slot, "max_pending_calls"),
+        (caller.slot, "max_subscriptions"),
+        (caller.slot, "max_testaments"),
+        (per_realm.slot, "max_sessions_per_realm"),
+        (new_realm.slot, "max_realms"),
+        (too_many.slot, "max_sessions"),
+    ]
+    # The message is the text the peer got.
+    assert [message for _, _, message in recorder.seen] == [
+        "the session is at its limit of 1 registration",
+        "the session is at its limit of 1 pending call",
+        "the session is at its limit of 1 subscription",
+        "the session is at its limit of 0 testaments",
+        "realm 'realm1' is at its limit of 2 sessions",
+        "no realm 'realm3', and the router is at its limit of 2 realms",
+        "the router is at its limit of 4 sessions",
+    ]
+    assert new_realm.take() == [Abort({"message": recorder.seen[5][2]}, ErrorURI.NO_SUCH_REALM)]
+    aborted(too_many, "the router is at its limit of 4 sessions")
+
+
+# -- realms ------------------------------------------------------------------------------
+
+
+def test_max_realms_bounds_the_auto_created_realms() -> None:
+    router = Router(["realm1"], auto_create_realms=True, max_realms=2)
+    hub = Hub(router)
+    first = join(hub, "realm2")
+    wire = hub.wire()
+    hello(wire, "realm3")
+    assert wire.take() == [
+        Abort(
+            {"message": "no realm 'realm3', and the router is at its limit of 2 realms"},
+            ErrorURI.NO_SUCH_REALM,
+        )
+    ]
+    assert wire.slot.state is SessionState.CLOSED
+    # Realms that exist are open; the auto-created one goes with its last session.
+    join(hub, "realm1")
+    join(hub, "realm2")
+    hub.drop(first)
+    assert set(router.realms) == {"realm1", "realm2"}
+    router.max_realms = 3
+    hello(wire, "realm3")
+    assert isinstance(wire.one(Welcome), Welcome)
+    assert set(router.realms) == {"realm1", "realm2", "realm3"}
+
+
+def test_max_realms_is_checked_again_after_authentication() -> None:
+    router = Router(authenticator=ScriptedAuth(), auto_create_realms=True, max_realms=1)
+    recorder = recorded(router)
+    hub = Hub(router)
+    first, second = hub.wire(), hub.wire()
+    hello(first, "realm.a", authmethods=["ticket"])
+    hello(second, "realm.b", authmethods=["ticket"])
+    first.one(Challenge)
+    second.one(Challenge)
+    first.send(Authenticate("secret", {}))
+    first.one(Welcome)
+    second.send(Authenticate("secret", {}))
+    text = "no realm 'realm.b', and the router is at its limit of 1 realm"
+    assert second.take() == [Abort({"message": text}, ErrorURI.NO_SUCH_REALM)]
+    assert recorder.seen == [(second.slot, "max_realms", text)]
+    assert set(router.realms) == {"realm.a"}
+    assert router.table_sizes()["joining"] == 0
+
+
+def test_an_empty_auto_created_realm_is_removed() -> None:
+    router = Router(["realm1"], auto_create_realms=True, event_history=[("com.kept", "exact", 5)])
+    hub = Hub(router)
+    join(hub)  # realm1, configured, stays when its session leaves
+    first, second = join(hub, "fresh"), join(hub, "fresh")
+    first.send(Subscribe(1, {}, "com.a"), Publish(2, {}, "com.other"))
+    register(second)
+    hub.drop(first)
+    assert "fresh" in router.realms
+    # The last session leaving removes it, however it leaves.
+    second.send(Goodbye({}, "wamp.close.close_realm"))
+    second.take()
+    assert set(router.realms) == {"realm1"}
+    assert empty_after_leaving(hub)
+    # The next HELLO for it creates it anew.
+    wire = hub.joined_wire(realm="fresh")
+    assert wire.slot.realm is router.realms["fresh"]
+    hub.drop(wire)
+    assert set(router.realms) == {"realm1"}
+    assert empty(router)
+
+
+def test_an_auto_created_realm_holding_events_is_kept() -> None:
+    router = Router(auto_create_realms=True, event_history=[("com.kept", "exact", 5)])
+    hub = Hub(router)
+    retaining, recording = join(hub, "retaining"), join(hub, "recording")
+    retaining.send(Publish(1, {"retain": True}, "com.t", ["last"]))
+    recording.send(Publish(1, {}, "com.kept"))
+    hub.drop(retaining)
+    hub.drop(recording)
+    assert set(router.realms) == {"retaining", "recording"}
+    assert empty(router)
+    # The retained event is still there for the next subscriber.
+    wire = join(hub, "retaining")
+    wire.send(Subscribe(1, {"get_retained": True}, "com.t"))
+    subscribed, event = wire.take()
+    assert isinstance(subscribed, Subscribed)
+    assert getattr(event, "args", None) == ["last"]
+
+
+def test_a_testament_retained_in_an_auto_created_realm_keeps_it() -> None:
+    hub = Hub(Router(auto_create_realms=True))
+    wire = join(hub, "fresh")
+    wire.send(
+        Call(
+            1,
+            {},
+            "wamp.session.add_testament",
+            ["com.gone", [], {}],
+            {"publish_options": {"retain": True}},
+        )
+    )
+    wire.one(Result)
+    hub.drop(wire)
+    assert list(hub.router.realms["fresh"].broker.retained) == ["com.gone"]
+
+
+def test_configured_and_adopted_realms_are_never_removed() -> None:
+    router = Router(["realm1"], auto_create_realms=True)
+    hub = Hub(router)
+    for realm in ("realm1", "adopted", "called"):
+        wire = join(hub, realm)
+        assert router.realms[realm].auto_created is (realm != "realm1")
+        if realm == "adopted":
+            assert router.add_realm(realm) is wire.slot.realm
+        elif realm == "called":
+            router.call_procedure(realm, "com.nothing", lambda reply: None)
+        hub.drop(wire)
+    assert set(router.realms) == {"realm1", "adopted", "called"}
+    assert not any(realm.auto_created for realm in router.realms.values())

@@ -1,10 +1,12 @@
 """An Autobahn|Python (asyncio) client that exercises a router, for interop tests.
 
-Run as ``python autobahn_probe.py URL SERIALIZER [REALM]`` where URL is
+Run as ``python autobahn_probe.py URL SERIALIZER [REALM [IDLE]]`` where URL is
 ``ws://host:port/path``, ``rs://host:port`` or ``unix:///path``. It registers a
 procedure, calls it, calls a missing one, subscribes, publishes (acknowledged,
 not excluded), receives its own event, calls with progressive results, and
-prints one JSON line with what it saw; exit status 0 on success.
+prints one JSON line with what it saw; exit status 0 on success. With IDLE
+(seconds), it first stays silent that long after joining (a router's keepalive
+must not end the session meanwhile).
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ class Probe(ApplicationSession):
 
     result: dict[str, Any]
     done: asyncio.Future[dict[str, Any]]
+    idle: float = 0.0
 
     async def onJoin(self, details: Any) -> None:
         result: dict[str, Any] = {"session": details.session, "authrole": details.authrole}
         try:
+            await asyncio.sleep(self.idle)
             await self.register(lambda a, b: a + b, "com.example.add2")
             result["call"] = await self.call("com.example.add2", 2, 3)
 
@@ -101,7 +105,7 @@ class Probe(ApplicationSession):
             self.done.set_result(self.result)
 
 
-async def main(url: str, serializer_name: str, realm: str) -> int:
+async def main(url: str, serializer_name: str, realm: str, idle: float = 0.0) -> int:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[dict[str, Any]] = loop.create_future()
 
@@ -109,6 +113,7 @@ async def main(url: str, serializer_name: str, realm: str) -> int:
         session = Probe(ComponentConfig(realm=realm))
         session.done = done
         session.result = {}
+        session.idle = idle
         return session
 
     serializer = SERIALIZERS[serializer_name]()
@@ -125,12 +130,19 @@ async def main(url: str, serializer_name: str, realm: str) -> int:
         await loop.create_unix_connection(factory, parsed.path)
     else:
         raise SystemExit(f"unsupported URL {url}")
-    result = await asyncio.wait_for(done, 30)
+    result = await asyncio.wait_for(done, 30 + idle)
     print(json.dumps(result))
     return 0 if "exception" not in result else 1
 
 
 if __name__ == "__main__":
     sys.exit(
-        asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "realm1"))
+        asyncio.run(
+            main(
+                sys.argv[1],
+                sys.argv[2],
+                sys.argv[3] if len(sys.argv) > 3 else "realm1",
+                float(sys.argv[4]) if len(sys.argv) > 4 else 0.0,
+            )
+        )
     )

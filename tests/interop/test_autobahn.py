@@ -23,10 +23,10 @@ PROBE = pathlib.Path(__file__).with_name("autobahn_probe.py")
 pytest.importorskip("autobahn", reason="the interop tests need autobahn (in the test extras)")
 
 
-async def run_probe(url: str, serializer: str) -> dict[str, Any]:
-    with trio.fail_after(60):
+async def run_probe(url: str, serializer: str, idle: float = 0.0) -> dict[str, Any]:
+    with trio.fail_after(60 + idle):
         result = await trio.run_process(
-            [sys.executable, str(PROBE), url, serializer],
+            [sys.executable, str(PROBE), url, serializer, "realm1", str(idle)],
             capture_stdout=True,
             capture_stderr=True,
             check=False,
@@ -75,3 +75,23 @@ async def test_autobahn_client_against_our_router(
     assert report["progress"] == [[3, 2, 1], "liftoff"]
     assert report["leave_reason"] == "wamp.close.goodbye_and_out"
     assert host.router.sessions == {}
+
+
+@pytest.mark.parametrize("kind", ["websocket", "rawsocket", "unix"])
+async def test_autobahn_client_stays_connected_under_keepalive(
+    kind: str, tmp_path: pathlib.Path
+) -> None:
+    """The router pings a silent WebSocket peer (Autobahn answers) and sends no
+    RawSocket PING by default (Autobahn|Python fails its connection on one):
+    after three seconds of silence, with pings due every half second, the
+    session still works."""
+    host = RouterHost(wamp_core.Router(["realm1"]), keepalive_interval=0.5, keepalive_timeout=0.5)
+    listeners = [TcpListener(port=0), UnixListener(path=str(tmp_path / "wamp.sock"))]
+    async with trio.open_nursery() as nursery:
+        endpoints: list[Endpoint] = await nursery.start(serve_router, host, listeners)
+        report = await run_probe(url_for(endpoints, kind), "json", idle=3.0)
+        nursery.cancel_scope.cancel()
+    assert "exception" not in report, report
+    assert report["call"] == 5
+    assert report["leave_reason"] == "wamp.close.goodbye_and_out"
+    assert host.timeout_disconnects == 0

@@ -91,9 +91,11 @@ def test_bad_config_file_names_the_key(capsys: pytest.CaptureFixture[str], tmp_p
     assert line.endswith("limits.speed: unknown key (expected one of: queue_size,"
                          " slow_consumer, max_message_size, max_sessions,"
                          " max_sessions_per_realm, max_pending_calls, max_subscriptions,"
-                         " max_registrations, max_retained_topics, handshake_timeout,"
+                         " max_registrations, max_retained_topics, max_realms,"
+                         " handshake_timeout,"
                          " longpoll_idle_timeout,"
-                         " keepalive_interval, keepalive_timeout, websocket_max_message_size,"
+                         " keepalive_interval, keepalive_timeout, rawsocket_pings,"
+                         " websocket_max_message_size,"
                          " rawsocket_max_message_size, longpoll_max_body_size)")  # fmt: skip
     config.write_text("[limits\n")
     line = one_line_error(capsys, ["router", "--config", str(config)])

@@ -4,6 +4,7 @@ enforced by a router that ``run_router`` starts from them."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,10 +43,12 @@ max_pending_calls = 20
 max_subscriptions = 30
 max_registrations = 40
 max_retained_topics = 60
+max_realms = 70
 handshake_timeout = 2.5
 longpoll_idle_timeout = 12
 keepalive_interval = 15
 keepalive_timeout = 5.5
+rawsocket_pings = true
 websocket_max_message_size = 1024
 rawsocket_max_message_size = 2048
 longpoll_max_body_size = 4096
@@ -63,10 +66,12 @@ def test_every_limit_key() -> None:
         max_subscriptions=30,
         max_registrations=40,
         max_retained_topics=60,
+        max_realms=70,
         handshake_timeout=2.5,
         longpoll_idle_timeout=12.0,
         keepalive_interval=15.0,
         keepalive_timeout=5.5,
+        rawsocket_pings=True,
         websocket_max_message_size=1024,
         rawsocket_max_message_size=2048,
         longpoll_max_body_size=4096,
@@ -86,8 +91,10 @@ def test_safe_defaults() -> None:
     assert limits.max_pending_calls == 1000
     assert (limits.max_subscriptions, limits.max_registrations) == (10_000, 10_000)
     assert limits.max_retained_topics == 10_000
+    assert limits.max_realms == 1000
     assert (limits.handshake_timeout, limits.longpoll_idle_timeout) == (10.0, 30.0)
     assert (limits.keepalive_interval, limits.keepalive_timeout) == (30.0, 30.0)
+    assert limits.rawsocket_pings is False  # Autobahn|Python's RawSocket fails on a PING
     # The three sizes follow max_message_size.
     assert limits.websocket_max_message_size is None
     assert limits.rawsocket_max_message_size is None
@@ -103,10 +110,12 @@ def test_build_router_passes_the_limits() -> None:
     assert (router.max_subscriptions, router.max_registrations) == (30, 40)
     assert router.retained_topic_limit == 60
     assert router.realms["realm1"].broker.retained_topic_limit == 60
+    assert router.max_realms == 70
     default = build_router(DEFAULT_CONFIG)
     assert (default.max_sessions, default.max_sessions_per_realm) == (100_000, None)
     assert (default.max_pending_calls, default.max_subscriptions) == (1000, 10_000)
     assert default.max_registrations == 10_000
+    assert default.max_realms == 1000
 
 
 def test_zero_means_no_limit() -> None:
@@ -117,6 +126,7 @@ def test_zero_means_no_limit() -> None:
             "max_pending_calls": 0,
             "max_subscriptions": 0,
             "max_registrations": 0,
+            "max_realms": 0,
             "keepalive_interval": 0,
         }
     )
@@ -125,9 +135,11 @@ def test_zero_means_no_limit() -> None:
     assert limits.max_pending_calls is None
     assert limits.max_subscriptions is None
     assert limits.max_registrations is None
+    assert limits.max_realms is None
     assert limits.keepalive_interval is None
     router = build_router(RouterConfig(limits=limits))
     assert router.max_sessions is None
+    assert router.max_realms is None
     assert router.max_pending_calls is None
 
 
@@ -141,6 +153,7 @@ def test_zero_means_no_limit() -> None:
         ("max_pending_calls = -5", "limits.max_pending_calls: must be an integer >= 0, not -5"),
         ("max_subscriptions = []", "limits.max_subscriptions: must be an integer >= 0, not an"),
         ("max_registrations = '10'", "limits.max_registrations: must be an integer >= 0, not '1"),
+        ("max_realms = -1", "limits.max_realms: must be an integer >= 0, not -1"),
         (
             "handshake_timeout = 0",
             "limits.handshake_timeout: must be a number > 0 (seconds), not 0",
@@ -153,6 +166,7 @@ def test_zero_means_no_limit() -> None:
         ("keepalive_interval = -0.5", "limits.keepalive_interval: must be a number >= 0 (second"),
         ("keepalive_interval = false", "limits.keepalive_interval: must be a number >= 0"),
         ("keepalive_timeout = 0", "limits.keepalive_timeout: must be a number > 0 (seconds)"),
+        ("rawsocket_pings = 1", "limits.rawsocket_pings: must be true or false, not an integer"),
         ("websocket_max_message_size = 511", "limits.websocket_max_message_size: must be an in"),
         ("rawsocket_max_message_size = 16777217", "limits.rawsocket_max_message_size: must be"),
         ("longpoll_max_body_size = 'big'", "limits.longpoll_max_body_size: must be an integer in"),
@@ -261,6 +275,7 @@ async def test_run_router_hands_the_limits_to_the_host_and_listeners(
         assert await run_router_(config) == 1  # "cannot listen"
     (host,) = hosts
     assert (host.keepalive_interval, host.keepalive_timeout) == (15.0, 5.5)
+    assert host.rawsocket_pings is True
     assert host.router.max_sessions == 500
     assert serve_options == {
         "max_message_size": 65536,
@@ -292,9 +307,10 @@ longpoll = false
 
 
 @contextlib.asynccontextmanager
-async def running_router(limits: str) -> AsyncIterator[dict[str, str]]:
-    """``run_router`` with these ``[limits]`` lines; yields the URL of each kind."""
-    config = parse_config(TINY.format(limits=limits))
+async def running_router(limits: str, more: str = "") -> AsyncIterator[dict[str, str]]:
+    """``run_router`` with these ``[limits]`` lines (and ``more`` tables after);
+    yields the URL of each kind."""
+    config = parse_config(TINY.format(limits=limits) + more)
     async with trio.open_nursery() as nursery:
 
         async def run(task_status: trio.TaskStatus[list[Endpoint]]) -> None:
@@ -319,6 +335,38 @@ async def test_max_sessions_refuses_the_next_session() -> None:
             # The first one left: there is room again.
             async with connect(urls["rawsocket"]) as second:
                 assert second.connected
+
+
+async def test_a_refusal_by_a_limit_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "wamp_trio")
+    with trio.fail_after(30):
+        async with running_router("max_sessions = 1") as urls, connect(urls["websocket"]):
+            with pytest.raises(JoinError):
+                async with connect(urls["rawsocket"], realm="realm2"):
+                    raise AssertionError("unreachable")  # pragma: no cover
+    (line,) = [r.getMessage() for r in caplog.records if "refused by" in r.getMessage()]
+    assert line.startswith("rawsocket tcp4:127.0.0.1:")
+    assert line.endswith(": refused by max_sessions: the router is at its limit of 1 session")
+    (record,) = [r for r in caplog.records if "refused by" in r.getMessage()]
+    assert (record.levelno, record.name) == (logging.WARNING, "wamp_trio.router")
+
+
+async def test_max_realms_bounds_the_auto_created_realms() -> None:
+    with trio.fail_after(30):
+        async with running_router(
+            "max_realms = 3", "[router]\nauto_create_realms = true\n"
+        ) as urls:
+            async with connect(urls["websocket"], realm="realm3"):
+                with pytest.raises(JoinError) as info:
+                    async with connect(urls["rawsocket"], realm="realm4"):
+                        raise AssertionError("unreachable")  # pragma: no cover
+                assert info.value.reason == ErrorURI.NO_SUCH_REALM
+                assert info.value.message == (
+                    "no realm 'realm4', and the router is at its limit of 3 realms"
+                )
+            # realm3 was removed with its last session: there is room again.
+            async with connect(urls["rawsocket"], realm="realm4") as client:
+                assert client.connected
 
 
 async def test_max_sessions_per_realm() -> None:

@@ -1210,3 +1210,92 @@ async def test_a_burst_of_calls_does_not_cut_a_tls_callee_that_reads(
         assert (host.slow_disconnects, host.dropped) == (0, 0)
         await host.shutdown(timeout=0.2)
     await client_t.aclose()
+
+
+# -- refusals by limits are logged ------------------------------------------------------
+
+
+def limit_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The WARNING lines about refusals by limits, in order; forgets them."""
+    lines = [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING and "refus" in record.getMessage()
+    ]
+    caplog.clear()
+    return lines
+
+
+async def refused_peer(host: RouterHost, nursery: trio.Nursery, message: str) -> None:
+    """A new peer's HELLO gets ABORT with ``message``."""
+    client, server = memory_transport_pair(wamp_core.get_serializer("json"), math.inf)
+    nursery.start_soon(host.handle, server)
+    peer = Peer(client, server)
+    peer.session.join("realm1")
+    await peer.flush()
+    aborted = await peer.expect(wamp_core.SessionAborted)
+    assert aborted.message == message
+    await client.aclose()
+
+
+FULL = "the router is at its limit of 1 session"
+
+
+async def test_refusals_by_a_limit_are_logged_once_then_counted(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "wamp_trio.router")
+    host = RouterHost(wamp_core.Router(["realm1"], max_sessions=1, max_subscriptions=1))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(host.run)  # its keepalive sweep logs the counts
+        client, server = memory_transport_pair(wamp_core.get_serializer("json"), math.inf)
+        nursery.start_soon(host.handle, server)
+        member = Peer(client, server)
+        await member.join()
+        for _ in range(5):
+            await refused_peer(host, nursery, FULL)
+        await member.subscribe("com.a")
+        member.session.subscribe("com.b")
+        await member.flush()
+        await member.expect(wamp_core.ErrorReceived)
+        # One line per limit at once; the other refusals are only counted.
+        assert limit_warnings(caplog) == [
+            f"memory: refused by max_sessions: {FULL}",
+            "memory: refused by max_subscriptions: the session is at its limit of 1 subscription",
+        ]
+        await trio.sleep(59)
+        await refused_peer(host, nursery, FULL)
+        assert limit_warnings(caplog) == []
+        # When the minute is over, the count is logged (within a sweep: 15 s),
+        # and the next refusal at once.
+        await trio.sleep(16)
+        assert limit_warnings(caplog) == ["5 more refusals by max_sessions in the last 60 s"]
+        await refused_peer(host, nursery, FULL)
+        assert limit_warnings(caplog) == [f"memory: refused by max_sessions: {FULL}"]
+        await trio.sleep(61)
+        assert limit_warnings(caplog) == []  # nothing was counted
+        nursery.cancel_scope.cancel()
+
+
+async def test_without_run_the_count_goes_with_the_next_refusal(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "wamp_trio.router")
+    host = RouterHost(wamp_core.Router(["realm1"], max_sessions=1))
+    async with trio.open_nursery() as nursery:
+        client, server = memory_transport_pair(wamp_core.get_serializer("json"), math.inf)
+        nursery.start_soon(host.handle, server)
+        await Peer(client, server).join()
+        for count in (1, 2):
+            for _ in range(count + 1):
+                await refused_peer(host, nursery, FULL)
+            await trio.sleep(60)
+        await refused_peer(host, nursery, FULL)
+        assert limit_warnings(caplog) == [
+            f"memory: refused by max_sessions: {FULL}",
+            f"memory: refused by max_sessions: {FULL}"
+            " (and 1 more refusal by max_sessions in the last 60 s)",
+            f"memory: refused by max_sessions: {FULL}"
+            " (and 2 more refusals by max_sessions in the last 60 s)",
+        ]
+        nursery.cancel_scope.cancel()

@@ -237,6 +237,7 @@ async def serving(
 ) -> AsyncIterator[tuple[RouterHost, int, trio.Nursery]]:
     """A RouterHost served on 127.0.0.1 port 0 (WebSocket and RawSocket); yields
     the host, the port, and a nursery for the test's tasks."""
+    host_options.setdefault("rawsocket_pings", True)  # pings on both transports
     host = RouterHost(wamp_core.Router(["realm1"]), **host_options)
     listener = TcpListener(host="127.0.0.1", port=0, longpoll=None)
     try:
@@ -727,3 +728,41 @@ async def test_a_client_that_says_nothing_is_dropped_after_the_handshake_timeout
         ]
         assert host.connections == ()
         nursery.cancel_scope.cancel()
+
+
+async def test_rawsocket_peers_get_tcp_keepalive_not_pings_by_default(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """Autobahn|Python's RawSocket fails its connection on a PING frame: by default
+    RawSocket peers get none, and the kernel's TCP keepalive (set from the same
+    figures on the listening socket, inherited by accepted ones) finds dead ones.
+    WebSocket peers are still pinged."""
+    async with serving(
+        keepalive_interval=INTERVAL, keepalive_timeout=TIMEOUT, rawsocket_pings=False
+    ) as (host, port, nursery):
+        rawsocket = await open_client("rawsocket", port)
+        websocket = await open_client("websocket", port)
+        nursery.start_soon(rawsocket.read_until_closed)
+        nursery.start_soon(websocket.read_until_closed)
+        mock_clock.autojump_threshold = 0
+        await trio.sleep(10 * INTERVAL)
+        assert rawsocket.pings == 0
+        assert websocket.pings >= 5
+        assert host.timeout_disconnects == 0
+        for conn in host.connections:
+            assert not conn.finished
+            sock = conn.transport._stream.socket  # type: ignore[attr-defined]
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == round(INTERVAL)
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == round(TIMEOUT / 3)
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+
+
+async def test_no_tcp_keepalive_without_keepalive() -> None:
+    async with serving(keepalive_interval=None) as (host, port, nursery):
+        client = await open_client("rawsocket", port)
+        nursery.start_soon(client.read_until_closed)
+        await trio.testing.wait_all_tasks_blocked()
+        (conn,) = host.connections
+        sock = conn.transport._stream.socket  # type: ignore[attr-defined]
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 0
