@@ -751,14 +751,9 @@ class RouterHost:
 
     def _time_out(self, conn: HostedConnection, why: str, *, warn: bool = True) -> None:
         """Close ``conn`` now as dead (the caller dispatches after)."""
-        conn._dead = True
-        conn.closed_by_policy = why
-        conn._queue.clear()
-        conn._queued = 0
         self.timeout_disconnects += 1
         log.log(logging.WARNING if warn else logging.INFO, "%s: %s; closing", conn.name, why)
-        self.router.detach(conn.session)
-        self._stop(conn)
+        self._close_by_policy(conn, why)
 
     # -- output --------------------------------------------------------------------
 
@@ -964,15 +959,19 @@ class RouterHost:
             )
 
     def _disconnect(self, conn: HostedConnection, why: str) -> None:
-        """Close ``conn`` now, discarding its queue (the caller dispatches after)."""
+        """Close ``conn`` now as a slow consumer (the caller dispatches after)."""
         if conn._dead:
             return
+        self.slow_disconnects += 1
+        log.warning("%s: closing the connection: %s", conn.name, why)
+        self._close_by_policy(conn, why)
+
+    def _close_by_policy(self, conn: HostedConnection, why: str) -> None:
+        """Close ``conn`` now for ``why``, discarding its queue."""
         conn._dead = True
         conn.closed_by_policy = why
         conn._queue.clear()
         conn._queued = 0
-        self.slow_disconnects += 1
-        log.warning("%s: closing the connection: %s", conn.name, why)
         # Detach at once: no more deliveries for it, and its callers and callees
         # learn now (the handler's own detach is then a no-op).
         self.router.detach(conn.session)

@@ -221,8 +221,8 @@ def parse_request_head(head: bytes) -> h11.Request | str:
     except h11.RemoteProtocolError as exc:
         # h11 quotes the offending bytes (b'...'), which may carry a credential
         # (an Authorization or Cookie line): keep only what kind of error it is.
-        reason, quoted, _ = str(exc).partition(": ")
-        if not quoted or ("b'" not in _ and 'b"' not in _):
+        reason, colon, rest = str(exc).partition(": ")
+        if not colon or ("b'" not in rest and 'b"' not in rest):
             reason = str(exc)
         return f"invalid HTTP request: {reason}"
     if not isinstance(event, h11.Request):
@@ -903,13 +903,12 @@ class WebSocketTransport(DirectSender):
         """Write the queued control frames (after ``_unsent``), and those queued
         meanwhile: a pong or ping queued during a write is left to the task
         holding the send lock, which must not let go of it unwritten."""
-        data = bytes(self._control)
-        self._control.clear()
-        await self._write(data)
-        while self._control:  # ends when nothing more was queued during a write
+        while True:
             data = bytes(self._control)
             self._control.clear()
-            await self._write(data)
+            await self._write(data)  # writes the rest in _unsent first
+            if not self._control:  # nothing more was queued during the write
+                return
 
     async def _flush_control(self, *, wait: bool) -> None:
         """Send queued control frames. Without ``wait``, leave them to the task
